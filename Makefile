@@ -1,0 +1,126 @@
+# Top-level build: the agent, unit tests, fuzzers, the lab and its scenarios.
+# `make demo` runs the main job, `make check` runs every test (see README.md).
+
+VERSION  := 0.1.0
+BUILD    := build
+CC       ?= cc
+PKGS     := libnl-3.0 libnl-xfrm-3.0 libnl-route-3.0 libsctp libevent json-c nss
+HAVE_SYSTEMD := $(shell pkg-config --exists libsystemd 2>/dev/null && echo 1)
+ifeq ($(HAVE_SYSTEMD),1)
+PKGS     += libsystemd
+SYSTEMD_CFLAGS := -DHAVE_SYSTEMD=1
+endif
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE -DHASYNC_VERSION=\"$(VERSION)\" $(SYSTEMD_CFLAGS) -Iagent
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS  = $(WARN) $(CFLAGS) $(CPPFLAGS) $(PKG_CFLAGS)
+
+# Every agent/*.c except the two programs goes into one library that the
+# programs, the unit tests and the fuzzers link, so a new module is picked up
+# by adding its file.
+PROGRAM_SRC := agent/hasyncd.c agent/hasyncctl.c
+LIB_SRC     := $(filter-out $(PROGRAM_SRC),$(wildcard agent/*.c))
+LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB         := $(BUILD)/libhasync.a
+HEADERS     := $(wildcard agent/*.h)
+
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
+ASAN_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/asan/%)
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 20
+
+TRAFFIC     := $(BUILD)/hatraffic
+TRAFFIC_SRC := $(filter-out tests/lab/traffic/traffic_main.c,$(wildcard tests/lab/traffic/*.c))
+
+.PHONY: all deps check unit asan fuzz lab-image lab demo bench clean distclean
+
+all: $(BUILD)/hasyncd $(BUILD)/hasyncctl $(TRAFFIC)
+
+deps:
+	@tools/install-deps all
+
+$(BUILD)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/hasyncd: $(BUILD)/agent/hasyncd.o $(LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/hasyncctl: $(BUILD)/agent/hasyncctl.o $(LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The traffic tool runs inside the lab guest; it needs nothing but libc.
+$(TRAFFIC): tests/lab/traffic/traffic_main.c $(TRAFFIC_SRC) $(wildcard tests/lab/traffic/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) -D_GNU_SOURCE -o $@ tests/lab/traffic/traffic_main.c $(TRAFFIC_SRC)
+
+# Unit tests: each tests/unit/test_X.c is one cmocka program.
+$(BUILD)/unit/%: tests/unit/%.c $(LIB) $(TRAFFIC_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Itests/lab/traffic -o $@ $< $(TRAFFIC_SRC) $(LIB) \
+		$(PKG_LIBS) $(shell pkg-config --libs cmocka)
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+# The same unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+$(BUILD)/asan/%: tests/unit/%.c $(LIB_SRC) $(TRAFFIC_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O1 -Wno-missing-prototypes $(SAN) -Itests/lab/traffic -o $@ $< $(LIB_SRC) \
+		$(TRAFFIC_SRC) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+
+asan: $(ASAN_BIN)
+	@set -e; for t in $(ASAN_BIN); do echo "== $$t (asan)"; ASAN_OPTIONS=detect_leaks=1 $$t; done
+
+# libFuzzer targets, each run for FUZZ_SECONDS from its seed corpus.
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	clang $(WARN) -Wno-missing-prototypes -g -O1 $(CPPFLAGS) $(PKG_CFLAGS) \
+		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(PKG_LIBS)
+
+fuzz: $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do \
+		name=$$(basename $$f); corpus=tests/fuzz/corpus/$$name; \
+		work=$(BUILD)/fuzz/$$name.corpus; mkdir -p $$work; \
+		echo "== $$name for $(FUZZ_SECONDS)s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$work $$([ -d $$corpus ] && echo $$corpus) \
+			2>$(BUILD)/fuzz/$$name.log || { tail -40 $(BUILD)/fuzz/$$name.log; exit 1; }; \
+		grep -E 'stat::number_of_executed_runs' $(BUILD)/fuzz/$$name.log || true; \
+	done
+
+lab-image:
+	@tools/install-deps lab
+	tests/lab/image.sh
+
+LAB_SCENARIOS ?= smoke baseline-failover
+lab: all lab-image
+	@set -e; for s in $(LAB_SCENARIOS); do tests/lab/run $$s; done
+
+check: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) asan
+	$(MAKE) fuzz
+	$(MAKE) lab
+
+demo: deps
+	$(MAKE) all lab-image
+	tests/lab/demo
+
+bench: all
+	@set -e; for b in $(wildcard bench/*.sh); do $$b; done
+
+clean:
+	rm -rf $(BUILD)
