@@ -977,13 +977,13 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 		goto done;
 	}
 	/* One byte more than allowed, to tell "too big" from "exactly the limit". */
-	buf = malloc(CONF_FILE_MAX + 1);
+	buf = malloc((size_t)CONF_FILE_MAX + 1);
 	if (!buf) {
 		error_set(err, "%s: out of memory", path);
 		goto done;
 	}
 	for (;;) {
-		ssize_t r = read(fd, buf + len, CONF_FILE_MAX + 1 - len);
+		ssize_t r = read(fd, buf + len, (size_t)CONF_FILE_MAX + 1 - len);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -1144,11 +1144,11 @@ const char *conf_addr_format(const struct conf_addr *a, char *buf, size_t size)
 	return buf;
 }
 
-static void dump_path(FILE *out, const char *key, const char *v, const char *comment)
+static void dump_path(FILE *out, const char *key, const char *v)
 {
-	bool quote = strpbrk(v, " \t") != NULL;
+	bool quote = strchr(v, ' ') != NULL;	/* parse_path() refused tabs and quotes */
 
-	fprintf(out, "\t%s=%s%s%s%s\n", key, quote ? "\"" : "", v, quote ? "\"" : "", comment);
+	fprintf(out, "\t%s=%s%s%s\n", key, quote ? "\"" : "", v, quote ? "\"" : "");
 }
 
 static void dump_addrs(FILE *out, const char *key, const struct conf_addr *list, unsigned n)
@@ -1175,10 +1175,10 @@ void conf_dump(const struct conf *c, FILE *out)
 	fprintf(out, "# effective hasyncd configuration, defaults filled in\n");
 	fprintf(out, "config setup\n");
 	fprintf(out, "\tnode-id=%s\n", c->node_id);
-	dump_path(out, "control-socket", c->control_socket, "");
+	dump_path(out, "control-socket", c->control_socket);
 	fprintf(out, "\tlog-level=%s\n", conf_log_level_name(c->log_level));
 	fprintf(out, "\tprivate-debug=%s\n", c->private_debug ? "yes" : "no");
-	dump_path(out, "pluto-ha-socket", c->pluto_ha_socket, "");
+	dump_path(out, "pluto-ha-socket", c->pluto_ha_socket);
 
 	fprintf(out, "\nsync\n");
 	fprintf(out, "\ttransport=%s\n", conf_transport_name(c->transport));
@@ -1190,7 +1190,7 @@ void conf_dump(const struct conf *c, FILE *out)
 	fprintf(out, "\tport=%u\n", c->port);
 	fprintf(out, "\tstreams=%u\n", c->streams);
 	/* Only the path is known here; the key itself is read later and never printed. */
-	dump_path(out, "key-file", c->key_file, "");
+	dump_path(out, "key-file", c->key_file);
 	fprintf(out, "\treplay-interval-inbound=%" PRIu32 "\n", c->replay_interval_in);
 	fprintf(out, "\treplay-interval-outbound=%" PRIu32 "\n", c->replay_interval_out);
 	dump_duration(out, "counter-timer", c->counter_timer_ms);
