@@ -22,7 +22,9 @@ static enum traffic_rx rx(struct traffic_stats *st, uint32_t run, uint64_t seq, 
 
 static void report(const struct traffic_stats *st, char *buf, size_t len)
 {
-	struct traffic_report_info info = { .sent = 3000, .send_errors = 2, .rate = 1000, .duration_ms = 3000 };
+	struct traffic_report_info info = {
+		.sent = 3000, .send_errors = 2, .rate = 1000, .duration_ms = 3000, .tx_start_ms = 3,
+	};
 	int n = traffic_report_format(buf, len, st, &info);
 
 	assert_true(n > 0 && (size_t)n < len);
@@ -72,7 +74,8 @@ static void test_in_order(void **state)
 	    "{\"sent\":3000,\"received\":3000,\"lost\":0,\"duplicates\":0,\"reordered\":0,"
 	    "\"max_gap_ms\":1,\"max_gap_start_ms\":5,\"gaps_over_100ms\":0,"
 	    "\"first_rx_ms\":5,\"last_rx_ms\":3004,\"rate\":1000,\"duration_ms\":3000,"
-	    "\"send_errors\":2,\"late\":0,\"invalid\":0,\"runs\":1,\"lost_at_start\":0}");
+	    "\"send_errors\":2,\"late\":0,\"invalid\":0,\"runs\":1,\"lost_at_start\":0,"
+	    "\"tx_start_ms\":3}");
 	/* well past the first window allocation, still below the cap */
 	assert_true(traffic_stats_window_bytes(&st) <= TRAFFIC_WINDOW_MAX_BITS / 8);
 	traffic_stats_free(&st);
@@ -377,7 +380,7 @@ static void test_lost_at_start(void **state)
 static void test_report_truncated(void **state)
 {
 	struct traffic_stats st;
-	struct traffic_report_info info = { 0 };
+	struct traffic_report_info info = { .tx_start_ms = -1 };
 	char full[512], small[16];
 	int n;
 
@@ -387,6 +390,7 @@ static void test_report_truncated(void **state)
 	assert_int_equal(traffic_report_format(small, sizeof(small), &st, &info), n);
 	assert_int_equal(strlen(small), sizeof(small) - 1);
 	assert_null(strchr(full, '\n'));
+	assert_field(full, "tx_start_ms", "-1");
 	traffic_stats_free(&st);
 }
 
@@ -405,6 +409,7 @@ static void test_pkt_codec(void **state)
 	traffic_pkt_encode(buf, &in);
 	assert_memory_equal(buf, want, sizeof(want));
 	assert_int_equal(traffic_pkt_decode(buf, 64, &out), 0);
+	assert_int_equal(out.hello, 0);
 	assert_int_equal(out.run_id, in.run_id);
 	assert_int_equal(out.seq, in.seq);
 	assert_int_equal(out.sent_ns, in.sent_ns);
@@ -413,6 +418,32 @@ static void test_pkt_codec(void **state)
 	assert_int_equal(traffic_pkt_decode(buf, 0, &out), -1);
 	buf[3] = '2';
 	assert_int_equal(traffic_pkt_decode(buf, 64, &out), -1);
+
+	in.hello = 1;
+	traffic_pkt_encode(buf, &in);
+	assert_memory_equal(buf, "HATH", 4);
+	assert_int_equal(traffic_pkt_decode(buf, TRAFFIC_HDR_LEN, &out), 0);
+	assert_int_equal(out.hello, 1);
+	assert_int_equal(out.run_id, in.run_id);
+}
+
+/* A hello only says the peer listens: it counts as nothing, and does not move the gap clock. */
+static void test_hello_ignored(void **state)
+{
+	struct traffic_stats st;
+	struct traffic_pkt hello = { .hello = 1, .run_id = 9 };
+
+	assert_int_equal(traffic_stats_init(&st, 0), 0);
+	assert_int_equal(traffic_stats_rx(&st, &hello, 5 * MS), TRAFFIC_RX_HELLO);
+	assert_int_equal(st.received + st.duplicates + st.late + st.invalid + st.runs, 0);
+	assert_int_equal(st.any_rx, 0);
+	rx(&st, 9, 0, 10);
+	assert_int_equal(traffic_stats_rx(&st, &hello, 500 * MS), TRAFFIC_RX_HELLO);
+	rx(&st, 9, 1, 11);
+	assert_int_equal(st.received, 2);
+	assert_int_equal(traffic_ns_to_ms(st.max_gap_ns), 1);
+	assert_int_equal(st.first_rx_ns, 10 * MS);
+	traffic_stats_free(&st);
 }
 
 static void test_deadline(void **state)
@@ -525,6 +556,7 @@ int main(void)
 		cmocka_unit_test(test_lost_at_start),
 		cmocka_unit_test(test_report_truncated),
 		cmocka_unit_test(test_pkt_codec),
+		cmocka_unit_test(test_hello_ignored),
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_parse_addr),
 		cmocka_unit_test(test_parse_numbers),

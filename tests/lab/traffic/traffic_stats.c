@@ -40,7 +40,7 @@ static uint64_t get_be64(const uint8_t *p)
 /* buf must hold TRAFFIC_HDR_LEN bytes; padding is the caller's. */
 void traffic_pkt_encode(uint8_t *buf, const struct traffic_pkt *p)
 {
-	put_be32(buf, TRAFFIC_MAGIC);
+	put_be32(buf, p->hello ? TRAFFIC_MAGIC_HELLO : TRAFFIC_MAGIC);
 	put_be32(buf + 4, p->run_id);
 	put_be64(buf + 8, p->seq);
 	put_be64(buf + 16, p->sent_ns);
@@ -48,8 +48,14 @@ void traffic_pkt_encode(uint8_t *buf, const struct traffic_pkt *p)
 
 int traffic_pkt_decode(const uint8_t *buf, size_t len, struct traffic_pkt *p)
 {
-	if (len < TRAFFIC_HDR_LEN || get_be32(buf) != TRAFFIC_MAGIC)
+	uint32_t magic;
+
+	if (len < TRAFFIC_HDR_LEN)
 		return -1;
+	magic = get_be32(buf);
+	if (magic != TRAFFIC_MAGIC && magic != TRAFFIC_MAGIC_HELLO)
+		return -1;
+	p->hello = magic == TRAFFIC_MAGIC_HELLO;
 	p->run_id = get_be32(buf + 4);
 	p->seq = get_be64(buf + 8);
 	p->sent_ns = get_be64(buf + 16);
@@ -197,6 +203,8 @@ enum traffic_rx traffic_stats_rx(struct traffic_stats *st, const struct traffic_
 	struct traffic_window *w = &st->win;
 	uint64_t off, bit;
 
+	if (p->hello)
+		return TRAFFIC_RX_HELLO;
 	if (p->seq >= TRAFFIC_SEQ_LIMIT || w->words == NULL) {
 		st->invalid++;
 		return TRAFFIC_RX_INVALID;
@@ -279,7 +287,7 @@ int traffic_report_format(char *buf, size_t len, const struct traffic_stats *st,
 	    ",\"rate\":%" PRIu64 ",\"duration_ms\":%" PRIu64
 	    ",\"send_errors\":%" PRIu64 ",\"late\":%" PRIu64
 	    ",\"invalid\":%" PRIu64 ",\"runs\":%" PRIu64
-	    ",\"lost_at_start\":%" PRIu64 "}",
+	    ",\"lost_at_start\":%" PRIu64 ",\"tx_start_ms\":%" PRId64 "}",
 	    info->sent, st->received, traffic_stats_lost(st),
 	    st->duplicates, st->reordered,
 	    traffic_ns_to_ms(st->max_gap_ns), ms_or_none(have_gap, st->max_gap_start_ns),
@@ -287,7 +295,7 @@ int traffic_report_format(char *buf, size_t len, const struct traffic_stats *st,
 	    ms_or_none(st->any_rx, st->first_rx_ns), ms_or_none(st->any_rx, st->last_rx_ns),
 	    info->rate, info->duration_ms,
 	    info->send_errors, st->late, st->invalid, st->runs,
-	    traffic_stats_lost_at_start(st));
+	    traffic_stats_lost_at_start(st), info->tx_start_ms);
 }
 
 /* start + seq / rate seconds without drift or overflow (seq < 2^62, rate < 2^32). */

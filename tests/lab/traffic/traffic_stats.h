@@ -9,12 +9,14 @@
 /*
  * Wire format of one datagram, big-endian, followed by zero padding up to
  * --size bytes:
- *   0  magic   u32  "HAT1" (0x48415431)
+ *   0  magic   u32  "HAT1" (0x48415431) data, "HATH" (0x48415448) hello
  *   4  run_id  u32  random per sender instance, so a restart is visible
- *   8  seq     u64  0, 1, 2, ... per run
+ *   8  seq     u64  0, 1, 2, ... per run (0 in a hello)
  *  16  sent_ns u64  sender's CLOCK_MONOTONIC send time, ns since its start
+ * A hello says "I am listening"; the sequence starts once the peer is heard.
  */
 #define TRAFFIC_MAGIC		0x48415431u
+#define TRAFFIC_MAGIC_HELLO	0x48415448u
 #define TRAFFIC_HDR_LEN		24
 #define TRAFFIC_MAX_SIZE	65507	/* largest UDP payload over IPv4 */
 /* Sequence numbers at or above this are rejected: keeps seq + 1 from wrapping. */
@@ -26,6 +28,7 @@
 #define TRAFFIC_OLD_RUNS	8
 
 struct traffic_pkt {
+	int hello;
 	uint32_t run_id;
 	uint64_t seq;
 	uint64_t sent_ns;
@@ -37,6 +40,7 @@ enum traffic_rx {
 	TRAFFIC_RX_DUP,		/* seen before */
 	TRAFFIC_RX_LATE,	/* below the window or from a finished run: cannot tell */
 	TRAFFIC_RX_INVALID,	/* sequence number out of range */
+	TRAFFIC_RX_HELLO,	/* not counted: only says the peer listens */
 };
 
 /* Bitmap of sequence numbers seen, covering [base, base + nwords * 64). */
@@ -92,6 +96,7 @@ struct traffic_report_info {
 	uint64_t send_errors;
 	uint64_t rate;
 	uint64_t duration_ms;
+	int64_t tx_start_ms;	/* -1: never started */
 };
 
 void traffic_pkt_encode(uint8_t *buf, const struct traffic_pkt *p);
