@@ -1,0 +1,391 @@
+# lib.sh: the lab's shell library, sourced in the guest before every scenario:
+# topology, daemons per host, traffic, failure injection, checks and results.
+#
+# Hosts are network namespaces:
+#   gw1, gw2  the HA pair: outside (192.0.2.0/24, VIP .1), inside
+#             (10.1.0.0/24, VIP .1), two direct sync links (10.9.0.0/30,
+#             10.9.1.0/30: gw1 .1, gw2 .2)
+#   remote    the remote IKEv2 peer on the outside segment (192.0.2.100),
+#             protecting 10.2.0.0/24 (its address there 10.2.0.1)
+#   rhost     a host behind remote (10.2.0.10)
+#   inside    a host behind the gateways (10.1.0.10)
+
+LAB_SRC=/lab/src
+LAB_OUT=/lab/out
+LAB_RUN=/run/lab
+LAB_BIN=$LAB_SRC/build
+
+VIP_OUT=192.0.2.1
+VIP_IN=10.1.0.1
+GW1_OUT=192.0.2.2
+GW2_OUT=192.0.2.3
+REMOTE_OUT=192.0.2.100
+REMOTE_IN=10.2.0.1
+RHOST=10.2.0.10
+INSIDE=10.1.0.10
+LAB_PSK="lab-only pre-shared key, not a secret"
+
+# Liveness a careful operator would set; Libreswan 5 has no IKEv2
+# dpdtimeout: a peer is dead when retransmit-timeout runs out.
+LAB_DPDDELAY=${LAB_DPDDELAY:-10s}
+LAB_RETRANSMIT_TIMEOUT=${LAB_RETRANSMIT_TIMEOUT:-30s}
+LAB_ADVERT_INT=${LAB_ADVERT_INT:-0.1}
+
+# ---------------------------------------------------------------- checks
+
+lab_pass() { printf 'PASS: %s\n' "$*"; echo x >>"$LAB_RUN/.passed"; }
+lab_fail() { printf 'FAIL: %s\n' "$*"; echo x >>"$LAB_RUN/.failed"; }
+lab_log() { printf '[%6.1f] %s\n' "$(cut -d' ' -f1 /proc/uptime)" "$*"; }
+
+# lab_check DESCRIPTION COMMAND...: one PASS/FAIL line from the command's status.
+lab_check() {
+	local what=$1
+	shift
+	if "$@" >>"$LAB_RUN/check.log" 2>&1; then
+		lab_pass "$what"
+	else
+		lab_fail "$what"
+	fi
+}
+
+# lab_wait SECONDS COMMAND...: retries every 0.1 s until the command succeeds.
+lab_wait() {
+	local deadline
+	deadline=$(awk -v u="$(cut -d' ' -f1 /proc/uptime)" -v t="$1" 'BEGIN {print u + t}')
+	shift
+	until "$@" >/dev/null 2>&1; do
+		awk -v u="$(cut -d' ' -f1 /proc/uptime)" -v d="$deadline" 'BEGIN {exit !(u > d)}' && return 1
+		sleep 0.1
+	done
+}
+
+lab_summary() {
+	local passed failed
+	passed=$(cat "$LAB_RUN/.passed" 2>/dev/null | wc -l)
+	failed=$(cat "$LAB_RUN/.failed" 2>/dev/null | wc -l)
+	if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
+		echo "FAIL: the scenario made no check"
+		failed=1
+	fi
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+}
+
+# lab_result NAME JSON: a scenario's figures, copied to tests/lab/results/.
+lab_result() {
+	mkdir -p "$LAB_OUT/results"
+	printf '%s\n' "$2" | jq . >"$LAB_OUT/results/$1.json"
+}
+
+# Every process in every namespace ends, so the guest can power off cleanly.
+lab_cleanup() {
+	local ns pids
+	for ns in $(ip netns list | awk '{print $1}'); do
+		pids=$(ip netns pids "$ns")
+		[ -z "$pids" ] || kill -KILL $pids 2>/dev/null
+	done
+}
+
+lab_collect_logs() {
+	mkdir -p "$LAB_OUT/logs"
+	cp -r "$LAB_RUN"/. "$LAB_OUT/logs/" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------- boot
+
+lab_boot() {
+	mkdir -p "$LAB_RUN"
+	: >"$LAB_RUN/.passed"
+	: >"$LAB_RUN/.failed"
+	modprobe -a veth bridge dummy xfrm_user esp4 esp6 sctp af_key 2>/dev/null
+	modprobe -a gcm ghash-generic ctr aes_generic seqiv echainiv authenc \
+		sha256_generic sha512_generic hmac cbc 2>/dev/null
+	ip link set lo up
+	hostname lab
+}
+
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+# ---------------------------------------------------------------- topology
+
+lab_ns() {
+	ip netns add "$1"
+	in_ns "$1" ip link set lo up
+	in_ns "$1" sysctl -qw net.ipv4.ip_forward=1
+	mkdir -p "$LAB_RUN/$1"
+}
+
+# lab_link NS IFNAME BRIDGE ADDR/LEN: a veth from a namespace to a bridge.
+lab_link() {
+	local ns=$1 ifname=$2 br=$3 addr=$4
+	local peer="v-$ns-$ifname"
+	peer=${peer:0:15}
+	ip link add "$ifname" netns "$ns" type veth peer name "$peer"
+	ip link set "$peer" master "$br" up
+	in_ns "$ns" ip addr add "$addr" dev "$ifname"
+	in_ns "$ns" ip link set "$ifname" up
+}
+
+lab_topology() {
+	local ns
+	for ns in gw1 gw2 remote rhost inside; do lab_ns "$ns"; done
+	for br in br-out br-in br-far; do
+		ip link add "$br" type bridge
+		ip link set "$br" type bridge forward_delay 0 stp_state 0
+		ip link set "$br" up
+	done
+	lab_link gw1 eth-out br-out "$GW1_OUT/24"
+	lab_link gw2 eth-out br-out "$GW2_OUT/24"
+	lab_link remote eth-out br-out "$REMOTE_OUT/24"
+	lab_link gw1 eth-in br-in 10.1.0.2/24
+	lab_link gw2 eth-in br-in 10.1.0.3/24
+	lab_link inside eth0 br-in "$INSIDE/24"
+	lab_link remote eth-in br-far "$REMOTE_IN/24"
+	lab_link rhost eth0 br-far "$RHOST/24"
+	in_ns inside ip route add default via "$VIP_IN"
+	in_ns rhost ip route add default via "$REMOTE_IN"
+	# Two direct links between the gateways, for the sync channel.
+	local i
+	for i in 0 1; do
+		ip link add "sync$i" netns gw1 type veth peer name "sync$i" netns gw2
+		in_ns gw1 ip addr add "10.9.$i.1/30" dev "sync$i"
+		in_ns gw2 ip addr add "10.9.$i.2/30" dev "sync$i"
+		in_ns gw1 ip link set "sync$i" up
+		in_ns gw2 ip link set "sync$i" up
+	done
+}
+
+# ---------------------------------------------------------------- pluto
+
+pluto_ctl() { echo "/run/pluto-$1/pluto.ctl"; }
+
+# lab_pluto_conf HOST [TUNNELS]: identical connections on gw1 and gw2, the
+# mirror image on remote. Tunnel N protects 10.1.0.0/24 <-> 10.2.N-1.0/24
+# (N=1: the rhost segment).
+lab_pluto_conf() {
+	local host=$1 tunnels=${2:-1} dir=$LAB_RUN/$1 n auto
+	mkdir -p "$dir/ipsec.d" "$dir/nss"
+	cat >"$dir/ipsec.conf" <<EOF
+config setup
+	plutodebug=none
+
+conn %default
+	keyexchange=ikev2
+	authby=secret
+	dpddelay=$LAB_DPDDELAY
+	retransmit-timeout=$LAB_RETRANSMIT_TIMEOUT
+EOF
+	for n in $(seq 1 "$tunnels"); do
+		if [ "$host" = remote ]; then
+			auto=start
+			cat >>"$dir/ipsec.conf" <<EOF
+
+conn tun$n
+	left=$REMOTE_OUT
+	leftid=@remote
+	leftsubnet=10.2.$((n - 1)).0/24
+	leftsourceip=10.2.$((n - 1)).1
+	right=$VIP_OUT
+	rightid=@gateway
+	rightsubnet=10.1.0.0/24
+	reqid=$((1000 + n))
+	auto=$auto
+EOF
+		else
+			cat >>"$dir/ipsec.conf" <<EOF
+
+conn tun$n
+	left=$VIP_OUT
+	leftid=@gateway
+	leftsubnet=10.1.0.0/24
+	leftsourceip=$VIP_IN
+	right=$REMOTE_OUT
+	rightid=@remote
+	rightsubnet=10.2.$((n - 1)).0/24
+	reqid=$((1000 + n))
+	auto=add
+EOF
+		fi
+	done
+	printf '@gateway @remote : PSK "%s"\n' "$LAB_PSK" >"$dir/ipsec.secrets"
+	chmod 0600 "$dir/ipsec.secrets"
+	[ -f "$dir/nss/cert9.db" ] || ipsec initnss --nssdir "$dir/nss" >/dev/null
+}
+
+lab_pluto_start() {
+	local host=$1 dir=$LAB_RUN/$1
+	mkdir -p "/run/pluto-$host"
+	in_ns "$host" ipsec pluto --config "$dir/ipsec.conf" --rundir "/run/pluto-$host" \
+		--nssdir "$dir/nss" --secretsfile "$dir/ipsec.secrets" \
+		--ipsecdir "$dir/ipsec.d" --logfile "$dir/pluto.log" 2>>"$dir/pluto.stderr"
+	lab_wait 10 test -S "$(pluto_ctl "$host")" || { lab_fail "pluto on $host did not start"; return 1; }
+	in_ns "$host" ipsec addconn --ctlsocket "$(pluto_ctl "$host")" \
+		--config "$dir/ipsec.conf" --autoall >>"$dir/addconn.log" 2>&1
+}
+
+lab_pluto_stop() {
+	local host=$1 pid
+	pid=$(cat "/run/pluto-$host/pluto.pid" 2>/dev/null) || return 0
+	kill "$pid" 2>/dev/null
+	lab_wait 10 sh -c "! kill -0 $pid" || kill -9 "$pid" 2>/dev/null
+	rm -f "/run/pluto-$host/pluto.pid" "$(pluto_ctl "$host")"
+}
+
+pluto_whack() { local host=$1; shift; in_ns "$host" ipsec whack --ctlsocket "$(pluto_ctl "$host")" "$@"; }
+
+# The number of IKE SAs HOST's pluto has established since it started.
+pluto_ike_established() { grep -c 'established IKE SA' "$LAB_RUN/$1/pluto.log" 2>/dev/null || true; }
+
+# lab_tunnel_up HOST CONN: an established Child SA for the connection.
+lab_tunnel_up() {
+	pluto_whack "$1" --trafficstatus 2>/dev/null | grep -q "\"$2\""
+}
+
+# ESP packets HOST's SAs have carried, in and out.
+esp_packets() {
+	in_ns "$1" ip -s xfrm state | grep -o '[0-9]*(packets)' | tr -d '(packets)' |
+		awk '{n += $1} END {print n + 0}'
+}
+
+xfrm_stat() { in_ns "$1" awk -v k="$2" '$1 == k {print $2}' /proc/net/xfrm_stat; }
+
+# ---------------------------------------------------------------- keepalived
+
+# lab_keepalived_conf HOST PRIORITY: VRRPv3, both VIPs in one sync group,
+# nopreempt (a returning node stays backup), the notify script per host.
+lab_keepalived_conf() {
+	local host=$1 prio=$2 dir=$LAB_RUN/$1
+	cat >"$dir/notify.sh" <<EOF
+#!/bin/sh
+# keepalived notify for $host: TYPE NAME STATE PRIORITY
+echo "\$(cut -d' ' -f1 /proc/uptime) \$1 \$2 \$3" >>$dir/notify.log
+if [ "\$3" = MASTER ]; then
+	ipsec whack --ctlsocket $(pluto_ctl "$host") --listen >>$dir/notify.log 2>&1
+fi
+${LAB_NOTIFY_HOOK:-true} "$host" "\$@"
+EOF
+	chmod 0755 "$dir/notify.sh"
+	cat >"$dir/keepalived.conf" <<EOF
+global_defs {
+	router_id $host
+	vrrp_version 3
+	enable_script_security
+	script_user root
+	vrrp_garp_master_refresh 0
+}
+vrrp_sync_group G_HA {
+	group {
+		VI_OUT
+		VI_IN
+	}
+	notify $dir/notify.sh
+}
+vrrp_instance VI_OUT {
+	state BACKUP
+	nopreempt
+	interface eth-out
+	virtual_router_id 51
+	priority $prio
+	advert_int $LAB_ADVERT_INT
+	virtual_ipaddress {
+		$VIP_OUT/24 dev eth-out
+	}
+}
+vrrp_instance VI_IN {
+	state BACKUP
+	nopreempt
+	interface eth-in
+	virtual_router_id 52
+	priority $prio
+	advert_int $LAB_ADVERT_INT
+	virtual_ipaddress {
+		$VIP_IN/24 dev eth-in
+	}
+}
+EOF
+}
+
+lab_keepalived_start() {
+	local host=$1 dir=$LAB_RUN/$1
+	in_ns "$host" keepalived -P -n -l -G -D -f "$dir/keepalived.conf" \
+		-p "$dir/keepalived.pid" -r "$dir/vrrp.pid" -c "$dir/checkers.pid" \
+		-b "$dir/bfd.pid" >>"$dir/keepalived.log" 2>&1 &
+	# $! would be the subshell running the function: keepalived's own pid
+	# file names the process to signal.
+	lab_wait 5 test -s "$dir/keepalived.pid"
+}
+
+# Graceful stop: keepalived leaves with priority 0 and the backup takes over.
+lab_keepalived_stop() {
+	local host=$1 dir=$LAB_RUN/$1 pid
+	pid=$(cat "$dir/keepalived.pid" 2>/dev/null) || return 0
+	kill "$pid" 2>/dev/null
+	lab_wait 10 sh -c "! kill -0 $pid"
+}
+
+lab_has_vip() { in_ns "$1" ip -o addr show | grep -q " $VIP_OUT/"; }
+lab_master() {
+	local h
+	for h in gw1 gw2; do lab_has_vip "$h" && { echo "$h"; return 0; }; done
+	return 1
+}
+
+# ---------------------------------------------------------------- failures
+
+# A crash: every process of the host frozen, its links cut, then killed, so
+# nothing leaves gracefully (killing keepalived's parent alone would make its
+# VRRP child step down with priority 0, which is a graceful failover).
+lab_crash() {
+	local host=$1 pids ifname
+	pids=$(ip netns pids "$host")
+	[ -z "$pids" ] || kill -STOP $pids
+	for ifname in $(in_ns "$host" ls /sys/class/net); do
+		[ "$ifname" = lo ] || in_ns "$host" ip link set "$ifname" down
+	done
+	[ -z "$pids" ] || kill -KILL $pids
+	sleep 0.2
+}
+
+# The host comes back, cleaned as after a reboot: no XFRM state, links up.
+lab_revive() {
+	local host=$1 ifname
+	in_ns "$host" ip xfrm state flush
+	in_ns "$host" ip xfrm policy flush
+	for ifname in $(in_ns "$host" ls /sys/class/net); do
+		in_ns "$host" ip link set "$ifname" up
+	done
+	rm -f "/run/pluto-$host/pluto.pid" "$(pluto_ctl "$host")"
+	rm -f "$LAB_RUN/$host"/*.pid
+}
+
+# ---------------------------------------------------------------- traffic
+
+# lab_traffic_start TAG: sequenced UDP both ways between inside and rhost.
+lab_traffic_start() {
+	local tag=$1 rate=${LAB_TRAFFIC_RATE:-1000}
+	rm -f "$LAB_RUN/traffic-$tag".*
+	in_ns inside "$LAB_BIN/hatraffic" --bind "$INSIDE:6001" --peer "$RHOST:6002" \
+		--rate "$rate" --stop-file "$LAB_RUN/traffic-$tag.stop" \
+		--report "$LAB_RUN/traffic-$tag.inside.json" --quiet &
+	in_ns rhost "$LAB_BIN/hatraffic" --bind "$RHOST:6002" --peer "$INSIDE:6001" \
+		--rate "$rate" --stop-file "$LAB_RUN/traffic-$tag.stop" \
+		--report "$LAB_RUN/traffic-$tag.rhost.json" --quiet &
+}
+
+# lab_traffic_stop TAG: prints {"gap_ms":N,"lost":N,...} over both directions
+# (each instance reports what it received).
+lab_traffic_stop() {
+	local tag=$1 f
+	touch "$LAB_RUN/traffic-$tag.stop"
+	for f in inside rhost; do
+		lab_wait 5 test -s "$LAB_RUN/traffic-$tag.$f.json" ||
+			{ lab_fail "traffic report from $f missing"; echo '{}'; return 1; }
+	done
+	jq -s -c '{gap_ms: (map(.max_gap_ms) | max), lost: (map(.lost) | add),
+		sent: (map(.sent) | add), received: (map(.received) | add),
+		to_inside: .[0], to_rhost: .[1]}' \
+		"$LAB_RUN/traffic-$tag.inside.json" "$LAB_RUN/traffic-$tag.rhost.json"
+}
+
+# lab_ping_through: one packet from inside reaches rhost through the tunnel.
+lab_ping_through() { in_ns inside ping -c 1 -W 1 -q "$RHOST" >/dev/null 2>&1; }
