@@ -35,12 +35,17 @@ FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 20
 
+# Small programs the lab runs in the guest to exercise one agent module
+# against the real kernel (tests/lab/tools/NAME.c -> build/labtools/NAME).
+LABTOOL_SRC := $(wildcard tests/lab/tools/*.c)
+LABTOOL_BIN := $(LABTOOL_SRC:tests/lab/tools/%.c=$(BUILD)/labtools/%)
+
 TRAFFIC     := $(BUILD)/hatraffic
 TRAFFIC_SRC := $(filter-out tests/lab/traffic/traffic_main.c,$(wildcard tests/lab/traffic/*.c))
 
 .PHONY: all deps check unit asan fuzz lab-image lab demo bench clean distclean
 
-all: $(BUILD)/hasyncd $(BUILD)/hasyncctl $(TRAFFIC)
+all: $(BUILD)/hasyncd $(BUILD)/hasyncctl $(TRAFFIC) $(LABTOOL_BIN)
 
 deps:
 	@tools/install-deps all
@@ -59,6 +64,10 @@ $(BUILD)/hasyncd: $(BUILD)/agent/hasyncd.o $(LIB)
 
 $(BUILD)/hasyncctl: $(BUILD)/agent/hasyncctl.o $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/labtools/%: tests/lab/tools/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
 
 # The traffic tool runs inside the lab guest; it needs nothing but libc.
 $(TRAFFIC): tests/lab/traffic/traffic_main.c $(TRAFFIC_SRC) $(wildcard tests/lab/traffic/*.h)
