@@ -312,7 +312,7 @@ int seal_frame(struct seal_session *s, uint16_t stream, const uint8_t *pt, size_
 	frame_hdr_put(out, stream, ctr);
 	gcm_params(&g, iv, out);
 	if (PK11_Encrypt(s->send_key, CKM_AES_GCM, &param, out + SEAL_HDR_LEN, &olen,
-	    (unsigned int)(cap - SEAL_HDR_LEN), pt, (unsigned int)len) != SECSuccess ||
+	    (unsigned int)(len + SEAL_TAG_LEN), pt, (unsigned int)len) != SECSuccess ||
 	    olen != len + SEAL_TAG_LEN)
 		return SEAL_E_NSS;
 	/* Only now: a failed seal must not burn (or reuse) a nonce silently. */
@@ -348,7 +348,7 @@ int seal_open(struct seal_session *s, const uint8_t *frame, size_t len, uint8_t 
 		return SEAL_E_NOSPACE;
 
 	gcm_params(&g, iv, frame);
-	if (PK11_Decrypt(s->recv_key, CKM_AES_GCM, &param, pt, &olen, (unsigned int)cap,
+	if (PK11_Decrypt(s->recv_key, CKM_AES_GCM, &param, pt, &olen, (unsigned int)ptlen,
 	    frame + SEAL_HDR_LEN, (unsigned int)(len - SEAL_HDR_LEN)) != SECSuccess ||
 	    olen != ptlen) {
 		explicit_bzero(pt, ptlen);
