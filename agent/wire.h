@@ -138,6 +138,10 @@ struct wire_record {
 };
 
 /*
+ * Key material: an encoded SA_ADD and a decoded struct ha_sa hold the SA's
+ * keys in the clear. Seal the bytes at once and explicit_bzero() both the
+ * buffer and the structure when done with them; never log either.
+ *
  * Decode the record at the start of buf. On WIRE_OK, *rec is complete and
  * *used is the record's length (the buffer may hold more records after it).
  * On WIRE_SKIPPED (unknown type, IKE range included), only the header
