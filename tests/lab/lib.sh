@@ -78,12 +78,18 @@ lab_result() {
 }
 
 # Every process in every namespace ends, so the guest can power off cleanly.
+# Frozen first: UML 6.12 panics ("Kernel mode fault" in copy_process) when
+# SIGKILL lands on a process in the middle of fork().
 lab_cleanup() {
-	local ns pids
+	local ns pids=
 	for ns in $(ip netns list | awk '{print $1}'); do
-		pids=$(ip netns pids "$ns")
-		[ -z "$pids" ] || kill -KILL $pids 2>/dev/null
+		pids="$pids $(ip netns pids "$ns")"
 	done
+	[ -n "${pids// /}" ] || return 0
+	kill -STOP $pids 2>/dev/null
+	sleep 0.2
+	kill -KILL $pids 2>/dev/null
+	sleep 0.2
 }
 
 lab_collect_logs() {
@@ -234,7 +240,7 @@ lab_pluto_stop() {
 pluto_whack() { local host=$1; shift; in_ns "$host" ipsec whack --ctlsocket "$(pluto_ctl "$host")" "$@"; }
 
 # The number of IKE SAs HOST's pluto has established since it started.
-pluto_ike_established() { grep -c 'established IKE SA' "$LAB_RUN/$1/pluto.log" 2>/dev/null || true; }
+pluto_ike_established() { grep -c 'established IKE SA;' "$LAB_RUN/$1/pluto.log" 2>/dev/null || true; }
 
 # lab_tunnel_up HOST CONN: an established Child SA for the connection.
 lab_tunnel_up() {
