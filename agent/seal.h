@@ -21,7 +21,7 @@
 #define SEAL_PLAINTEXT_MAX	65536
 #define SEAL_FRAME_MAX		(SEAL_OVERHEAD + SEAL_PLAINTEXT_MAX)
 #define SEAL_STREAMS_MAX	1024	/* per association and direction */
-#define SEAL_PSK_MIN		16	/* bytes */
+#define SEAL_PSK_MIN	32	/* bytes */
 #define SEAL_NONCE_LEN		32
 
 enum seal_status {
