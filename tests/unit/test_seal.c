@@ -439,7 +439,7 @@ static void test_tamper(void **state)
 /* Keys that differ in any input do not open each other's frames. */
 static void test_wrong_keys(void **state)
 {
-	uint8_t other[32], frame[64], pt[64];
+	uint8_t other[33], frame[64], pt[64];
 	struct seal_session *s;
 	struct seal_psk *psk2;
 	struct pair p;
@@ -461,7 +461,8 @@ static void test_wrong_keys(void **state)
 
 	/* The PSK with a suffix (no truncation of the key file). */
 	memcpy(other, psk_bytes, 32);
-	psk2 = psk_make(other, 31);
+	other[32] = 0;
+	psk2 = psk_make(other, 33);
 	s = session(psk2, false, "gw-a", "gw-b");
 	assert_int_equal(seal_open(s, frame, 31, pt, sizeof(pt), &st), SEAL_E_FORGED);
 	seal_session_free(s);
