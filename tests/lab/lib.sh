@@ -249,8 +249,8 @@ lab_tunnel_up() {
 
 # ESP packets HOST's SAs have carried, in and out.
 esp_packets() {
-	in_ns "$1" ip -s xfrm state | grep -o '[0-9]*(packets)' | tr -d '(packets)' |
-		awk '{n += $1} END {print n + 0}'
+	in_ns "$1" ip -s xfrm state |
+		awk '/lifetime current:/ {getline; sub(/.*, /, ""); n += $1 + 0} END {print n + 0}'
 }
 
 xfrm_stat() { in_ns "$1" awk -v k="$2" '$1 == k {print $2}' /proc/net/xfrm_stat; }
