@@ -1,5 +1,6 @@
 /* ctl.c: the control socket server (docs/control.md): root-only Unix socket, one JSON line in, one out, handlers registered by the daemon. */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -452,6 +453,7 @@ static int make_parent(const char *path, char *err, size_t errlen)
 int ctl_listen(struct ctl *ctl, const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sun;
+	struct sigaction sa;
 	struct stat st;
 	mode_t old;
 	int fd, rc;
@@ -468,6 +470,12 @@ int ctl_listen(struct ctl *ctl, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	memcpy(sun.sun_path, path, strlen(path));
+	/*
+	 * libevent writes replies with writev(), not send(MSG_NOSIGNAL): a
+	 * client that leaves before reading its reply would kill the daemon.
+	 */
+	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+		signal(SIGPIPE, SIG_IGN);
 	if (make_parent(path, err, errlen) < 0)
 		return -1;
 	if (lstat(path, &st) == 0) {

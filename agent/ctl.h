@@ -52,7 +52,9 @@ struct ctl *ctl_new(struct event_base *base);
 /*
  * Create the socket at path: the parent directory is made (0700) if it is
  * missing, a stale socket is removed, a live one (another daemon answers)
- * is an error. The socket is 0600. Returns 0, or -1 with a message in err.
+ * is an error. The socket is 0600. Sets SIGPIPE to SIG_IGN if it is at
+ * its default (a client may leave before reading its reply). Returns 0, or
+ * -1 with a message in err.
  */
 int ctl_listen(struct ctl *ctl, const char *path, char *err, size_t errlen);
 /* Replaces a handler registered for the same command. Returns -1 on a bad name or no memory. */

@@ -14,7 +14,7 @@ if pkg-config --exists libsystemd 2>/dev/null; then
 fi
 
 mkdir -p build/bench bench/results
-# shellcheck disable=SC2086 # word splitting of flag lists is wanted
+# shellcheck disable=SC2086,SC2046 # word splitting of flag lists is wanted
 cc $WARN -O2 -g -D_GNU_SOURCE -Iagent $(pkg-config --cflags $PKGS) \
 	-o build/bench/cache_bench bench/cache_bench.c build/libhasync.a $(pkg-config --libs $PKGS)
 

@@ -895,6 +895,33 @@ static void test_busy_and_timeout(void **state)
 	close(fd);
 }
 
+/* A client that leaves before its reply is written must not hurt the daemon (SIGPIPE). */
+static void test_client_gone(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct ctl_stats st;
+	struct cli *c;
+	int fd;
+
+	NEED_ROOT();
+	sun_set(&sun, f->sock);
+	for (int i = 0; i < 3; i++) {
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+		assert_int_equal(send(fd, "{\"command\":\"status\"}\n", 21, 0), 21);
+		close(fd);
+		for (int k = 0; k < 50; k++)
+			event_base_loop(f->base, EVLOOP_NONBLOCK);
+	}
+	assert_int_equal(ctl_connections(f->ctl), 0);
+	c = cli(f, "check", NULL);
+	assert_int_equal(c->rc, 0);
+	cli_free(c);
+	ctl_get_stats(f->ctl, &st);
+	assert_int_equal(st.served, 4);
+}
+
 static void test_register(void **state)
 {
 	struct fixture *f = *state;
@@ -918,6 +945,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_request),
+		/* First, before NSS is initialised: NSPR ignores SIGPIPE, which would hide the bug. */
+		cmocka_unit_test_setup_teardown(test_client_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sas, setup, teardown),
