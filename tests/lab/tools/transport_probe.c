@@ -48,7 +48,7 @@ struct probe {
 	/* receiving, checked per association */
 	bool have[PROBE_STREAMS_MAX];
 	uint64_t expect[PROBE_STREAMS_MAX];
-	uint64_t received, received_bytes, lost, reordered, corrupt, big_received;
+	uint64_t received, received_bytes, lost, reordered, corrupt, big_received, wrong_stream;
 	uint64_t last_rx_ns;
 	double max_gap_ms, max_gap_at, max_latency_ms;
 
@@ -135,13 +135,13 @@ static void write_summary(struct probe *p)
 		 ",\"sent_bytes\":%" PRIu64 ",\"refused_down\":%" PRIu64 ",\"refused_full\":%" PRIu64
 		 ",\"refused_other\":%" PRIu64 ",\"received\":%" PRIu64 ",\"received_bytes\":%" PRIu64
 		 ",\"big_received\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"reordered\":%" PRIu64
-		 ",\"corrupt\":%" PRIu64 ",\"max_gap_ms\":%.1f,\"max_gap_at\":%.3f,\"max_latency_ms\":%.1f"
+		 ",\"corrupt\":%" PRIu64 ",\"wrong_stream\":%" PRIu64 ",\"max_gap_ms\":%.1f,\"max_gap_at\":%.3f,\"max_latency_ms\":%.1f"
 		 ",\"ups\":%u,\"downs\":%u,\"refused\":%" PRIu64 ",\"garbage\":%" PRIu64
 		 ",\"connects\":%" PRIu64 ",\"bytes_discarded\":%" PRIu64 "}",
 		 p->cfg.kind == TRANSPORT_SCTP ? "sctp" : "tcp", p->streams, p->rate, p->attempts,
 		 p->sent, p->sent_bytes, p->refused_down, p->refused_full, p->refused_other,
 		 p->received, p->received_bytes, p->big_received, p->lost, p->reordered, p->corrupt,
-		 p->max_gap_ms, p->max_gap_at, p->max_latency_ms, p->ups, p->downs, st.refused,
+		 p->wrong_stream, p->max_gap_ms, p->max_gap_at, p->max_latency_ms, p->ups, p->downs, st.refused,
 		 st.garbage, st.connects, st.bytes_discarded);
 	printf("%s\n", line);
 	fflush(stdout);
@@ -236,11 +236,13 @@ static void on_frame(void *ctx, uint16_t stream, const uint8_t *buf, size_t len)
 			p->corrupt++;
 			return;
 		}
-	/* The transport may fold streams the peer refused; the frame says where it was sent. */
 	if (s >= PROBE_STREAMS_MAX) {
 		p->corrupt++;
 		return;
 	}
+	/* Delivered on the stream it was sent on (both ends ask the same number of streams). */
+	if (stream != s)
+		p->wrong_stream++;
 	lat = (double)(now - sent_ns) / 1e6;
 	if (lat > p->max_latency_ms)
 		p->max_latency_ms = lat;
@@ -255,7 +257,6 @@ static void on_frame(void *ctx, uint16_t stream, const uint8_t *buf, size_t len)
 		return;
 	}
 	p->expect[s] = seq + 1;
-	(void)stream;
 }
 
 static const struct transport_callbacks callbacks = {
