@@ -780,6 +780,39 @@ static bool policy_is_ours(const struct xfrm_filter *filter, const struct ha_pol
 	return false;
 }
 
+/* Drops a reference nobody will drop, if there is one more than ours. */
+static void addr_unleak(struct nl_addr *a)
+{
+	if (a && nl_addr_shared(a))
+		nl_addr_put(a);
+}
+
+/*
+ * libnl 3.7's xfrmnl_sp_parse() keeps one reference too many on the
+ * selector's addresses and on each template's (fixed in later libnl):
+ * 48 bytes leaked per address, per policy message (LeakSanitizer in
+ * test_xfrm_parse). The parsed object is ours alone, so a shared address
+ * is such a leak; a libnl that fixed it is left alone.
+ */
+static void sp_unleak(struct xfrmnl_sp *sp)
+{
+	struct xfrmnl_sel *sel = xfrmnl_sp_get_sel(sp);
+	int i, n = xfrmnl_sp_get_nusertemplates(sp);
+
+	if (sel) {
+		addr_unleak(xfrmnl_sel_get_daddr(sel));
+		addr_unleak(xfrmnl_sel_get_saddr(sel));
+	}
+	for (i = 0; i < n; i++) {
+		struct xfrmnl_user_tmpl *t = xfrmnl_sp_usertemplate_n(sp, i);
+
+		if (t) {
+			addr_unleak(xfrmnl_user_tmpl_get_daddr(t));
+			addr_unleak(xfrmnl_user_tmpl_get_saddr(t));
+		}
+	}
+}
+
 static int policy_parse_norm(const struct nlmsghdr *nlh, const struct attr_view *v,
     const struct xfrm_filter *filter, struct xfrm_msg *out)
 {
@@ -791,6 +824,7 @@ static int policy_parse_norm(const struct nlmsghdr *nlh, const struct attr_view 
 	rc = xfrmnl_sp_parse((struct nlmsghdr *)nlh, &sp);
 	if (rc < 0)
 		return rc == -NLE_NOMEM ? -ENOMEM : -EINVAL;
+	sp_unleak(sp);
 	sel_from_libnl(xfrmnl_sp_get_sel(sp), &p->sel);
 	p->dir = xfrmnl_sp_get_dir(sp);
 	p->priority = xfrmnl_sp_get_priority(sp);
