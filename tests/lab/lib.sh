@@ -100,6 +100,8 @@ lab_collect_logs() {
 # ---------------------------------------------------------------- boot
 
 lab_boot() {
+	# devtmpfs has no /dev/fd (udev makes it): bash's <(...) needs it.
+	[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 	mkdir -p "$LAB_RUN"
 	: >"$LAB_RUN/.passed"
 	: >"$LAB_RUN/.failed"
@@ -395,3 +397,101 @@ lab_traffic_stop() {
 
 # lab_ping_through: one packet from inside reaches rhost through the tunnel.
 lab_ping_through() { in_ns inside ping -c 1 -W 1 -q "$RHOST" >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------- hasyncd
+
+# The pid of the process named NAME in namespace NS (daemons started from a
+# shell function have a subshell as $!).
+lab_pid_of() {
+	local pid
+	for pid in $(ip netns pids "$1"); do
+		[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] && { echo "$pid"; return 0; }
+	done
+	return 1
+}
+
+# lab_hasyncd_conf HOST [TRANSPORT]: the agent's configuration on gw1/gw2,
+# the sync channel over both direct links, the outside VIP synced.
+lab_hasyncd_conf() {
+	local host=$1 transport=${2:-sctp} dir=$LAB_RUN/$1 me peer
+	case $host in
+	gw1) me=1; peer=2 ;;
+	*) me=2; peer=1 ;;
+	esac
+	if [ ! -f "$LAB_RUN/sync.key" ]; then
+		head -c 32 /dev/urandom >"$LAB_RUN/sync.key"
+		chmod 0600 "$LAB_RUN/sync.key"
+	fi
+	cat >"$dir/hasyncd.conf" <<EOF
+config setup
+	node-id=$host
+	control-socket=$dir/ctl.sock
+	log-level=${LAB_HASYNCD_LOG_LEVEL:-info}
+
+sync
+	transport=$transport
+	local=10.9.0.$me,10.9.1.$me
+	remote=10.9.0.$peer,10.9.1.$peer
+	port=7788
+	key-file=$LAB_RUN/sync.key
+	replay-interval-inbound=${LAB_REPLAY_IN:-1000}
+	replay-interval-outbound=${LAB_REPLAY_OUT:-100000}
+	counter-timer=${LAB_COUNTER_TIMER:-1s}
+	heartbeat=500ms
+	dead-time=2s
+	reconnect-min=100ms
+	reconnect-max=1s
+
+vip outside
+	address=$VIP_OUT
+	instance=VI_OUT
+EOF
+}
+
+lab_hasyncd_start() {
+	local host=$1 dir=$LAB_RUN/$1
+	in_ns "$host" "$LAB_BIN/hasyncd" -f -c "$dir/hasyncd.conf" >>"$dir/hasyncd.log" 2>&1 &
+	lab_wait 5 test -S "$dir/ctl.sock" || { lab_fail "hasyncd on $host did not start"; return 1; }
+}
+
+lab_hasyncd_stop() {
+	local pid
+	pid=$(lab_pid_of "$1" hasyncd) || return 0
+	kill "$pid"
+	lab_wait 5 sh -c "! kill -0 $pid" || kill -9 "$pid"
+}
+
+hactl() { local host=$1; shift; in_ns "$host" "$LAB_BIN/hasyncctl" --socket "$LAB_RUN/$host/ctl.sock" "$@"; }
+
+# kernel_sas HOST: one line per ESP SA of the outside VIP in HOST's kernel,
+#   spi key_sha256_8 seq oseq
+# with 64-bit counters under ESN and the key hash as hasyncctl shows it.
+kernel_sas() {
+	in_ns "$1" ip -s xfrm state | VIP="$VIP_OUT" perl -ne '
+		sub flush {
+			printf "%s %s %d %d\n", $spi, $aead . $enc . $auth,
+				($seqhi << 32) + $seq, ($oseqhi << 32) + $oseq
+				if $spi ne "" && ($src eq $ENV{VIP} || $dst eq $ENV{VIP});
+			$spi = $aead = $enc = $auth = ""; $seq = $oseq = $seqhi = $oseqhi = 0;
+		}
+		if (/^src (\S+) dst (\S+)/) { flush(); ($src, $dst) = ($1, $2) }
+		$spi = $1 if /proto esp spi 0x([0-9a-f]{8})/;
+		$aead = $1 if /^\taead \S+ 0x([0-9a-f]+)/;
+		$enc = $1 if /^\tenc \S+ 0x([0-9a-f]+)/;
+		$auth = $1 if /^\tauth(?:-trunc)? \S+ 0x([0-9a-f]+)/;
+		($seqhi, $seq, $oseqhi, $oseq) = map { hex } ($1, $2, $3, $4)
+			if /seq-hi (0x[0-9a-f]+), seq (0x[0-9a-f]+), oseq-hi (0x[0-9a-f]+), oseq (0x[0-9a-f]+)/;
+		($seq, $oseq) = map { hex } ($1, $2) if /anti-replay context: seq (0x[0-9a-f]+), oseq (0x[0-9a-f]+)/;
+		END { flush() }' |
+	while read -r spi key seq oseq; do
+		printf '%s %s %s %s\n' "$spi" \
+			"$(printf '%s' "$key" | perl -ne 'print pack("H*", $_)' | sha256sum | cut -c1-8)" \
+			"$seq" "$oseq"
+	done | sort
+}
+
+# held_sas HOST: the same lines from the agent's standby cache.
+held_sas() {
+	hactl "$1" --json sas 2>/dev/null |
+		jq -r '.sas[] | "\(.spi) \(.key_sha256_8) \(.seq) \(.oseq)"' | sort
+}
