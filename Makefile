@@ -43,7 +43,7 @@ LABTOOL_BIN := $(LABTOOL_SRC:tests/lab/tools/%.c=$(BUILD)/labtools/%)
 TRAFFIC     := $(BUILD)/hatraffic
 TRAFFIC_SRC := $(filter-out tests/lab/traffic/traffic_main.c,$(wildcard tests/lab/traffic/*.c))
 
-.PHONY: all deps check unit asan fuzz lab-image lab demo bench clean distclean
+.PHONY: all deps check unit asan fuzz lab-image lab demo bench install clean
 
 all: $(BUILD)/hasyncd $(BUILD)/hasyncctl $(TRAFFIC) $(LABTOOL_BIN)
 
@@ -113,9 +113,13 @@ lab-image:
 	@tools/install-deps lab
 	tests/lab/image.sh
 
-LAB_SCENARIOS ?= smoke baseline-failover
+# Every scenario in tests/lab/scenarios, smoke first; all run, then the
+# failures are listed.
+LAB_SCENARIOS ?= smoke $(filter-out smoke,$(sort $(basename $(notdir $(wildcard tests/lab/scenarios/*.sh)))))
 lab: all lab-image
-	@set -e; for s in $(LAB_SCENARIOS); do tests/lab/run $$s; done
+	@failed=; for s in $(LAB_SCENARIOS); do tests/lab/run $$s || failed="$$failed $$s"; done; \
+	if [ -n "$$failed" ]; then echo "lab: failed:$$failed"; exit 1; fi; \
+	echo "lab: every scenario passed ($(LAB_SCENARIOS))"
 
 check: deps
 	$(MAKE) all
@@ -130,6 +134,29 @@ demo: deps
 
 bench: all
 	@set -e; for b in $(wildcard bench/*.sh); do $$b; done
+
+# Installs the daemon, the control tool (also as Libreswan's `ipsec ha`),
+# man pages, keepalived scripts and systemd units. DESTDIR for packaging.
+PREFIX     ?= /usr
+SBINDIR    ?= $(PREFIX)/sbin
+LIBEXECIPSEC ?= $(PREFIX)/libexec/ipsec
+MANDIR     ?= $(PREFIX)/share/man
+SCRIPTDIR  ?= $(PREFIX)/libexec/hasync
+UNITDIR    ?= /lib/systemd/system
+install: all
+	install -D -m 0755 $(BUILD)/hasyncd $(DESTDIR)$(SBINDIR)/hasyncd
+	install -D -m 0755 $(BUILD)/hasyncctl $(DESTDIR)$(SBINDIR)/hasyncctl
+	install -d $(DESTDIR)$(LIBEXECIPSEC)
+	ln -sf $(SBINDIR)/hasyncctl $(DESTDIR)$(LIBEXECIPSEC)/ha
+	install -D -m 0644 docs/man/hasyncd.8 $(DESTDIR)$(MANDIR)/man8/hasyncd.8
+	install -D -m 0644 docs/man/hasyncctl.8 $(DESTDIR)$(MANDIR)/man8/hasyncctl.8
+	install -D -m 0644 docs/man/hasyncd.conf.5 $(DESTDIR)$(MANDIR)/man5/hasyncd.conf.5
+	@set -e; for f in keepalived-scripts/hasync-*; do \
+		[ -f "$$f" ] && install -D -m 0755 "$$f" $(DESTDIR)$(SCRIPTDIR)/$$(basename $$f); done; true
+	@set -e; for f in systemd/*.service; do \
+		[ -f "$$f" ] && install -D -m 0644 "$$f" $(DESTDIR)$(UNITDIR)/$$(basename $$f); done; true
+	@set -e; for f in systemd/*.service.d/*.conf; do \
+		[ -f "$$f" ] && install -D -m 0644 "$$f" $(DESTDIR)$(UNITDIR)/$$(basename $$(dirname $$f))/$$(basename $$f); done; true
 
 clean:
 	rm -rf $(BUILD)

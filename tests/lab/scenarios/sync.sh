@@ -67,6 +67,13 @@ lag_n=$(jq '.agent.lag_samples' "$LAB_RUN/gw2-status-1.json")
 synced=$(held_sas gw2 | wc -l)
 lab_log "sync lag over $lag_n records: p50 $lag_p50 ms, p99 $lag_p99 ms"
 
+# Libreswan's front end runs any executable of its libexec directory:
+# installed there as "ha", hasyncctl answers `ipsec ha`.
+mkdir -p "$LAB_RUN/libexec-ipsec"
+ln -s "$LAB_BIN/hasyncctl" "$LAB_RUN/libexec-ipsec/ha"
+lab_check "ipsec ha status shows the peer" sh -c "IPSEC_EXECDIR=$LAB_RUN/libexec-ipsec \
+	ip netns exec gw2 ipsec ha --socket $LAB_RUN/gw2/ctl.sock status | grep -q gw1"
+
 # Restart the standby's agent: it gets a fresh snapshot.
 lab_hasyncd_stop gw2
 lab_hasyncd_start gw2
