@@ -67,6 +67,7 @@
 #define READS_PER_WAKEUP	1024
 #define DUMP_READS_PER_WAKEUP	1
 #define DUMP_RETRY_SEC		1
+#define REDUMP_QUIET_MS		50	/* after the last overrun, before dumping again */
 
 /* ================================================================ parser */
 
@@ -339,6 +340,10 @@ static int attrs_check(const void *buf, size_t len, struct attr_view *v)
 			break;
 		case ATTR_SA_DIR:
 			if (plen < sizeof(uint8_t))
+				return -EINVAL;
+			break;
+		case XFRMA_TMPL:	/* libnl refuses an empty one */
+			if (plen < sizeof(struct xfrm_user_tmpl))
 				return -EINVAL;
 			break;
 		case XFRMA_SA:
@@ -1153,6 +1158,7 @@ struct xfrm_capture {
 	enum dump_state dump;
 	uint32_t dump_seq;
 	bool redump;		/* events were lost during this dump */
+	bool overrun_logged;
 	uint64_t gen;
 	uint32_t hz;		/* the kernel's CONFIG_HZ, 0 until known */
 	uint32_t calib_seq;	/* the GETAE that tells it */
@@ -1660,11 +1666,26 @@ static void dump_retry_later(struct xfrm_capture *cap)
 		evtimer_add(cap->retry, &tv);
 }
 
+/*
+ * Dumps again once the event socket has been quiet for REDUMP_QUIET_MS:
+ * each overrun pushes the deadline, so that a burst that keeps overrunning
+ * the socket costs one dump after it rather than one dump per overrun (a
+ * dump made while events are still being lost would have to be redone).
+ */
+static void redump_later(struct xfrm_capture *cap)
+{
+	struct timeval tv = { 0, REDUMP_QUIET_MS * 1000 };
+
+	if (cap->retry)
+		evtimer_add(cap->retry, &tv);
+}
+
 static void dump_start(struct xfrm_capture *cap)
 {
 	cap->gen++;
 	cap->st.dumps++;
 	cap->redump = false;
+	cap->overrun_logged = false;
 	if (cap->ev.dump_begin)
 		cap->ev.dump_begin(cap->ctx);
 	if (dump_request(cap, XFRM_MSG_GETSA) < 0) {
@@ -1695,13 +1716,14 @@ static void dump_done(struct xfrm_capture *cap)
 	cap->dump_seq = 0;
 	if (cap->redump) {
 		/* Events were lost while we dumped: this view may miss a delete. */
-		dump_start(cap);
+		redump_later(cap);
 		return;
 	}
 	table_each(&cap->sas, sa_prune_one, &pa);
 	table_each(&cap->pols, pol_prune_one, &pa);
-	log_info("xfrm: dump %llu complete: %zu SAs, %zu policies held, %zu gone",
-	    (unsigned long long)cap->st.dumps, cap->sas.n, cap->pols.n, pa.n);
+	log_info("xfrm: dump %llu complete: %zu SAs, %zu policies held, %zu gone, %llu overruns so far",
+	    (unsigned long long)cap->st.dumps, cap->sas.n, cap->pols.n, pa.n,
+	    (unsigned long long)cap->st.enobufs);
 	if (cap->ev.dump_end)
 		cap->ev.dump_end(cap->ctx);
 }
@@ -1709,13 +1731,13 @@ static void dump_done(struct xfrm_capture *cap)
 static void overrun(struct xfrm_capture *cap)
 {
 	cap->st.enobufs++;
-	log_warn("xfrm: event socket overrun (ENOBUFS): events were lost, dumping again");
+	if (!cap->overrun_logged)	/* once per dump; enobufs counts them all */
+		log_warn("xfrm: event socket overrun (ENOBUFS): events were lost, dumping again");
+	cap->overrun_logged = true;
 	if (cap->dump != DUMP_IDLE)
 		cap->redump = true;
-	else if (cap->retry && evtimer_pending(cap->retry, NULL))
-		return;		/* a dump is due anyway */
 	else
-		dump_start(cap);
+		redump_later(cap);
 }
 
 /*
