@@ -1326,9 +1326,16 @@ static void hz_calibrate(struct xfrm_capture *cap, struct sa_entry *e)
 		cap->calib_seq = 0;
 }
 
+static void deliver_sa(struct xfrm_capture *cap, struct sa_entry *e, bool counters_only);
+
 static void hz_reset_one(void *arg, struct node *n)
 {
-	ae_set(arg, (struct sa_entry *)n);
+	struct sa_entry *e = (struct sa_entry *)n;
+	uint32_t before = e->sa.etimer_thresh;
+
+	ae_set(arg, e);
+	if (e->sa.etimer_thresh != before)	/* the receiver holds the old value */
+		deliver_sa(arg, e, false);
 }
 
 static void hz_calibrated(struct xfrm_capture *cap, uint32_t reported)

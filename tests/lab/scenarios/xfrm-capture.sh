@@ -158,6 +158,14 @@ lab_check "dump: the 5 VIP policies with their selectors and reqids" policies_ok
 lab_check "filter: the SA and policy of gw1's own address are left out, and counted" filtered_ok
 lab_check "thresholds: every captured SA got replay threshold $REPLAY_THR" thresholds_ok
 lab_check "thresholds: the capture measured the guest's HZ (100)" grep -q "kernel HZ is 100" "$P.err"
+etimer_told() {	# the receiver was told 1 s = 100 jiffies for every SA
+	local spi
+	for spi in 0x0000a001 0x0000a002 0x0000b001 0x0000b002; do
+		[ "$(pj "$P" "map(select(.ev == \"sa\" and .spi == \"$spi\" and .counters_only == false)) |
+			last | .etimer_thresh")" = 100 ] || return 1
+	done
+}
+lab_check "thresholds: every SA's last full update carries the 1 s timer in jiffies" lab_wait 2 etimer_told
 
 # ---------------------------------------------------------------- counters
 
