@@ -106,7 +106,7 @@ fuzz: $(FUZZ_BIN)
 		echo "== $$name for $(FUZZ_SECONDS)s"; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$work $$([ -d $$corpus ] && echo $$corpus) \
 			2>$(BUILD)/fuzz/$$name.log || { tail -40 $(BUILD)/fuzz/$$name.log; exit 1; }; \
-		grep -E 'stat::number_of_executed_runs' $(BUILD)/fuzz/$$name.log || true; \
+		grep -E 'stat::number_of_executed_units|stat::average_exec_per_sec' $(BUILD)/fuzz/$$name.log || true; \
 	done
 
 lab-image:
