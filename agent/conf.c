@@ -41,6 +41,7 @@ enum key_id {
 	K_LOG_LEVEL,
 	K_PRIVATE_DEBUG,
 	K_PLUTO_HA_SOCKET,
+	K_NOTIFY_FIFO,
 	K_TRANSPORT,
 	K_LOCAL,
 	K_REMOTE,
@@ -96,6 +97,7 @@ static const struct key_def keys[K_COUNT] = {
 	[K_LOG_LEVEL]		= CKEY(SEC_SETUP, "log-level", T_LOGLEVEL, log_level, 0, 0),
 	[K_PRIVATE_DEBUG]	= CKEY(SEC_SETUP, "private-debug", T_BOOL, private_debug, 0, 0),
 	[K_PLUTO_HA_SOCKET]	= CKEY(SEC_SETUP, "pluto-ha-socket", T_SOCKPATH, pluto_ha_socket, 0, 0),
+	[K_NOTIFY_FIFO]		= CKEY(SEC_SETUP, "notify-fifo", T_FILEPATH, notify_fifo, 0, 0),
 	[K_TRANSPORT]		= CKEY(SEC_SYNC, "transport", T_TRANSPORT, transport, 0, 0),
 	[K_LOCAL]		= LKEY("local", local, n_local),
 	[K_REMOTE]		= LKEY("remote", remote, n_remote),
@@ -1179,6 +1181,10 @@ void conf_dump(const struct conf *c, FILE *out)
 	fprintf(out, "\tlog-level=%s\n", conf_log_level_name(c->log_level));
 	fprintf(out, "\tprivate-debug=%s\n", c->private_debug ? "yes" : "no");
 	dump_path(out, "pluto-ha-socket", c->pluto_ha_socket);
+	if (c->notify_fifo[0])
+		dump_path(out, "notify-fifo", c->notify_fifo);
+	else
+		fprintf(out, "\t# notify-fifo is not set: keepalived's events come through hasyncctl notify\n");
 
 	fprintf(out, "\nsync\n");
 	fprintf(out, "\ttransport=%s\n", conf_transport_name(c->transport));

@@ -52,6 +52,7 @@ struct conf {
 	int log_level;				/* LOG_ERR .. LOG_DEBUG */
 	bool private_debug;
 	char pluto_ha_socket[CONF_SOCKPATH_MAX];
+	char notify_fifo[CONF_FILEPATH_MAX];		/* keepalived's notify FIFO; "" = not read */
 
 	/* sync */
 	enum conf_transport transport;

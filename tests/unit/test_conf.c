@@ -130,6 +130,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->log_level, LOG_INFO);
 	assert_false(c->private_debug);
 	assert_string_equal(c->pluto_ha_socket, "/run/pluto/ha.ctl");
+	assert_string_equal(c->notify_fifo, "");	/* off: events come through hasyncctl notify */
 	assert_int_equal(c->transport, CONF_TRANSPORT_SCTP);
 	assert_int_equal(c->n_local, 0);
 	assert_int_equal(c->n_remote, 1);
@@ -284,6 +285,10 @@ static const struct bad bad[] = {
 	  NAME ":2: config setup/node-id: \"gw 1\" is not a name of 1..64 letters, digits, '.', '_' or '-'", 2 },
 	{ "config setup\n\tcontrol-socket=run/ctl.sock\n",
 	  NAME ":2: config setup/control-socket: \"run/ctl.sock\" is not an absolute path", 2 },
+	{ "config setup\n\tnotify-fifo=run/keepalived.fifo\n" SYNC_OK VIP_OK,
+	  NAME ":2: config setup/notify-fifo: \"run/keepalived.fifo\" is not an absolute path", 2 },
+	{ "config setup\n\tnotify-fifo=\n" SYNC_OK VIP_OK,
+	  NAME ":2: config setup/notify-fifo: empty value", 2 },
 	{ "config setup\n\tcontrol-socket=/run/hasyncd/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
 	  NAME ":2: config setup/control-socket: \"/run/hasyncd/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\" "
 	  "is too long (at most 107 bytes)", 2 },
@@ -576,6 +581,8 @@ static void test_dump_round_trip(void **state)
 		"\tcounter-timer=1500ms\n\tdead-time=90s\n"
 		"vip a\n\taddress=2001:db8::1\n\troute-table=100\n\troute-protocol=77\n"
 		"vip b\n\taddress=192.0.2.9\n\troute-protocol=static\n\troute-table=default\n",
+		"config setup\n\tnotify-fifo=\"/run/hasyncd/keepalived fifo\"\n" "sync\n\tremote=10.9.0.2\n"
+		"\tkey-file=/k\n" "vip a\n\taddress=192.0.2.1\n\tinstance=G_GW1\n",
 	};
 
 	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
@@ -595,6 +602,12 @@ static void test_dump_round_trip(void **state)
 			assert_non_null(strstr(text, "\tcounter-timer=1500ms\n"));
 			assert_non_null(strstr(text, "\tdead-time=90s\n"));
 			assert_non_null(strstr(text, "\tkey-file=\"/etc/my keys/k\"\n"));
+		}
+		if (i == 1)
+			assert_non_null(strstr(text, "# notify-fifo is not set"));
+		if (i == 3) {
+			assert_string_equal(a->notify_fifo, "/run/hasyncd/keepalived fifo");
+			assert_non_null(strstr(text, "\tnotify-fifo=\"/run/hasyncd/keepalived fifo\"\n"));
 		}
 		free(text);
 		conf_free(a);
