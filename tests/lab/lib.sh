@@ -260,13 +260,34 @@ xfrm_stat() { in_ns "$1" awk -v k="$2" '$1 == k {print $2}' /proc/net/xfrm_stat;
 # ---------------------------------------------------------------- keepalived
 
 # lab_keepalived_conf HOST PRIORITY: VRRPv3, both VIPs in one sync group,
-# nopreempt (a returning node stays backup), the notify script per host.
+# the notify script per host. nopreempt (a returning node stays backup)
+# unless LAB_PREEMPT=1. LAB_AGENT=1: the notify script tells hasyncd first
+# (as keepalived-scripts/hasync-notify does in a real deployment), and with
+# LAB_TRACK_CHECK=1 `hasyncctl check` lowers the priority of a node that is
+# not in sync, so it never preempts with stale state.
 lab_keepalived_conf() {
-	local host=$1 prio=$2 dir=$LAB_RUN/$1
+	local host=$1 prio=$2 dir=$LAB_RUN/$1 preempt=nopreempt track= script=
+	[ "${LAB_PREEMPT:-0}" = 1 ] && preempt="preempt_delay 0"
+	if [ "${LAB_TRACK_CHECK:-0}" = 1 ]; then
+		script="vrrp_script chk_hasync {
+	script \"$LAB_BIN/hasyncctl --socket $dir/ctl.sock check\"
+	interval 1
+	timeout 1
+	fall 1
+	rise 1
+	weight -100
+}"
+		track="track_script {
+		chk_hasync
+	}"
+	fi
 	cat >"$dir/notify.sh" <<EOF
 #!/bin/sh
 # keepalived notify for $host: TYPE NAME STATE PRIORITY
 echo "\$(cut -d' ' -f1 /proc/uptime) \$1 \$2 \$3" >>$dir/notify.log
+if [ "${LAB_AGENT:-0}" = 1 ]; then
+	$LAB_BIN/hasyncctl --socket $dir/ctl.sock notify "\$@" >>$dir/notify.log 2>&1
+fi
 if [ "\$3" = MASTER ]; then
 	ipsec whack --ctlsocket $(pluto_ctl "$host") --listen >>$dir/notify.log 2>&1
 fi
@@ -281,6 +302,7 @@ global_defs {
 	script_user root
 	vrrp_garp_master_refresh 0
 }
+$script
 vrrp_sync_group G_HA {
 	group {
 		VI_OUT
@@ -290,7 +312,7 @@ vrrp_sync_group G_HA {
 }
 vrrp_instance VI_OUT {
 	state BACKUP
-	nopreempt
+	$preempt
 	interface eth-out
 	virtual_router_id 51
 	priority $prio
@@ -298,10 +320,11 @@ vrrp_instance VI_OUT {
 	virtual_ipaddress {
 		$VIP_OUT/24 dev eth-out
 	}
+	$track
 }
 vrrp_instance VI_IN {
 	state BACKUP
-	nopreempt
+	$preempt
 	interface eth-in
 	virtual_router_id 52
 	priority $prio
@@ -309,6 +332,7 @@ vrrp_instance VI_IN {
 	virtual_ipaddress {
 		$VIP_IN/24 dev eth-in
 	}
+	$track
 }
 EOF
 }
