@@ -15,6 +15,7 @@
 
 #include "conf.h"
 #include "ctl.h"
+#include "keepalived.h"
 
 #define REPLY_MAX	(1024u * 1024 * 1024)	/* a `sas` of 100,000 SAs is about 30 MB */
 #define TBL_COLS	12
@@ -459,17 +460,38 @@ struct command {
 	const char *arg;		/* their name in the usage and in "args" */
 	void (*print)(struct json_object *data, FILE *out);
 	const char *help;
+	/* Commands with several arguments: how they read in the usage, and how they become "args". */
+	const char *synopsis;
+	int (*build)(struct json_object *args, char **argv, unsigned nargs, char *err, size_t errlen);
 };
 
+/* notify TYPE NAME STATE [PRIORITY], checked here as the daemon will check it. */
+static int build_notify(struct json_object *args, char **argv, unsigned nargs, char *err, size_t errlen)
+{
+	struct keepalived_event ev;
+
+	if (keepalived_parse_args(argv[0], argv[1], argv[2], nargs > 3 ? argv[3] : NULL, &ev,
+				  err, errlen) != KEEPALIVED_OK)
+		return -1;
+	json_object_object_add(args, "type", json_object_new_string(keepalived_type_name(ev.type)));
+	json_object_object_add(args, "name", json_object_new_string(ev.name));
+	json_object_object_add(args, "state", json_object_new_string(role_event_name(ev.event)));
+	if (ev.priority >= 0)
+		json_object_object_add(args, "priority", json_object_new_int(ev.priority));
+	return 0;
+}
+
 static const struct command commands[] = {
-	{ "status", 0, 0, NULL, print_status, "role per VIP, peer and sync-link state, counters" },
-	{ "sas", 0, 1, "vip", print_sas, "the SAs held, or one VIP's (never keys)" },
-	{ "peers", 0, 0, NULL, print_peers, "the sync peer and each path" },
-	{ "resync", 0, 0, NULL, print_resync, "ask the peer for a bulk snapshot" },
-	{ "check", 0, 0, NULL, NULL, "exit 0 when in sync (keepalived vrrp_script)" },
-	{ "ike", 0, 0, NULL, print_generic, "the IKE SAs held" },
-	{ "promote", 1, 1, "vip", print_generic, "take over a VIP's SAs now (maintenance)" },
-	{ "demote", 1, 1, "vip", print_generic, "hand a VIP's SAs back (maintenance)" },
+	{ "status", 0, 0, NULL, print_status, "role per VIP, peer and sync-link state, counters", NULL, NULL },
+	{ "sas", 0, 1, "vip", print_sas, "the SAs held, or one VIP's (never keys)", NULL, NULL },
+	{ "peers", 0, 0, NULL, print_peers, "the sync peer and each path", NULL, NULL },
+	{ "resync", 0, 0, NULL, print_resync, "ask the peer for a bulk snapshot", NULL, NULL },
+	{ "check", 0, 0, NULL, NULL, "exit 0 when in sync (keepalived vrrp_script)", NULL, NULL },
+	{ "ike", 0, 0, NULL, print_generic, "the IKE SAs held", NULL, NULL },
+	{ "promote", 1, 1, "vip", print_generic, "take over a VIP's SAs now (maintenance)", NULL, NULL },
+	{ "demote", 1, 1, "vip", print_generic, "hand a VIP's SAs back (maintenance)", NULL, NULL },
+	{ "notify", 3, 4, NULL, print_generic, "pass on a keepalived state change (keepalived's notify)",
+	  "notify TYPE NAME STATE [PRIORITY]", build_notify },
 };
 
 static void usage(FILE *out, const char *prog)
@@ -479,6 +501,10 @@ static void usage(FILE *out, const char *prog)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		char name[32];
 
+		if (commands[i].synopsis != NULL) {
+			fprintf(out, "  %s\n  %-12s %s\n", commands[i].synopsis, "", commands[i].help);
+			continue;
+		}
 		snprintf(name, sizeof(name), "%s%s%s%s", commands[i].name,
 			 commands[i].arg ? (commands[i].min_args ? " " : " [") : "",
 			 commands[i].arg ? "VIP" : "",
@@ -595,9 +621,12 @@ int ctl_client_main(int argc, char **argv, FILE *out, FILE *errout)
 	}
 	nargs = (unsigned)(argc - optind - 1);
 	if (nargs < cmd->min_args || nargs > cmd->max_args) {
-		fprintf(errout, "%s: %s takes %s\n", prog, cmd->name,
-			cmd->max_args == 0 ? "no argument" : cmd->min_args ? "a VIP name" :
-			"at most a VIP name");
+		if (cmd->synopsis != NULL)
+			fprintf(errout, "%s: usage: %s %s\n", prog, prog, cmd->synopsis);
+		else
+			fprintf(errout, "%s: %s takes %s\n", prog, cmd->name,
+				cmd->max_args == 0 ? "no argument" : cmd->min_args ? "a VIP name" :
+				"at most a VIP name");
 		return CTL_EXIT_USAGE;
 	}
 	if (socket_path(opt_socket, opt_config, path, sizeof(path), errout, prog) < 0)
@@ -605,8 +634,15 @@ int ctl_client_main(int argc, char **argv, FILE *out, FILE *errout)
 
 	if ((args = json_object_new_object()) == NULL)
 		return CTL_EXIT_UNREACHABLE;
-	if (nargs == 1)
+	if (cmd->build != NULL) {
+		if (cmd->build(args, argv + optind + 1, nargs, err, sizeof(err)) < 0) {
+			fprintf(errout, "%s: %s: %s\n", prog, cmd->name, err);
+			json_object_put(args);
+			return CTL_EXIT_USAGE;
+		}
+	} else if (nargs == 1) {
 		json_object_object_add(args, cmd->arg, json_object_new_string(argv[optind + 1]));
+	}
 	rc = ctl_client_request(path, cmd->name, args, CTL_TIMEOUT_MS, &reply, err, sizeof(err));
 	json_object_put(args);
 	if (rc < 0) {
