@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include <json-c/json.h>
 
 #include "conf.h"
+#include "ctl.h"
 #include "keepalived.h"
 
 /* ---- notify script arguments ---- */
@@ -528,6 +531,130 @@ static void test_fifo_refused(void **state)
 	keepalived_fifo_free(NULL);
 }
 
+/* ---- hasyncctl notify, against a control socket server that echoes its args ---- */
+
+struct cli {
+	struct event_base *base;
+	int argc;
+	char *argv[12];
+	int rc;
+	char *out, *err;
+	size_t outlen, errlen;
+	atomic_int done;
+};
+
+static void *cli_thread(void *p)
+{
+	struct cli *c = p;
+	FILE *out = open_memstream(&c->out, &c->outlen), *err = open_memstream(&c->err, &c->errlen);
+
+	c->rc = ctl_client_main(c->argc, c->argv, out, err);
+	fclose(out);
+	fclose(err);
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+/* Run hasyncctl in a thread while this one serves the socket. */
+static void cli_run(struct cli *c, struct event_base *base, const char *sock, ...)
+{
+	pthread_t t;
+	va_list ap;
+	char *a;
+
+	memset(c, 0, sizeof(*c));
+	c->argv[c->argc++] = "hasyncctl";
+	c->argv[c->argc++] = "--socket";
+	c->argv[c->argc++] = (char *)sock;
+	va_start(ap, sock);
+	while ((a = va_arg(ap, char *)) != NULL && c->argc < 11)
+		c->argv[c->argc++] = a;
+	va_end(ap);
+	assert_int_equal(pthread_create(&t, NULL, cli_thread, c), 0);
+	while (!atomic_load(&c->done)) {
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+	pthread_join(t, NULL);
+}
+
+static void cli_free(struct cli *c)
+{
+	free(c->out);
+	free(c->err);
+}
+
+static int h_echo(struct json_object *args, struct json_object *data, char *err, size_t errlen, void *ctx)
+{
+	json_object_object_add(data, "args", json_object_get(args));
+	return 0;
+}
+
+static void test_hasyncctl_notify(void **state)
+{
+	struct fx *f = *state;
+	char sock[160], err[CTL_ERR_MAX], missing[160];
+	struct ctl *ctl;
+	struct cli c;
+
+	if (geteuid() != 0)
+		skip();	/* the control socket serves root only */
+	snprintf(sock, sizeof(sock), "%s/ctl.sock", f->dir);
+	ctl = ctl_new(f->base);
+	assert_non_null(ctl);
+	if (ctl_listen(ctl, sock, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	assert_int_equal(ctl_register(ctl, "notify", h_echo, NULL), 0);
+
+	cli_run(&c, f->base, sock, "--json", "notify", "GROUP", "G_GW1", "MASTER", "0", NULL);
+	assert_int_equal(c.rc, CTL_EXIT_OK);
+	assert_string_equal(c.out, "{\"args\":{\"type\":\"GROUP\",\"name\":\"G_GW1\",\"state\":\"MASTER\","
+			    "\"priority\":0}}\n");
+	cli_free(&c);
+
+	/* the priority is optional */
+	cli_run(&c, f->base, sock, "--json", "notify", "INSTANCE", "VI_1", "DELETED", NULL);
+	assert_int_equal(c.rc, CTL_EXIT_OK);
+	assert_string_equal(c.out, "{\"args\":{\"type\":\"INSTANCE\",\"name\":\"VI_1\",\"state\":\"DELETED\"}}\n");
+	cli_free(&c);
+
+	/* checked before anything is sent: usage errors */
+	cli_run(&c, f->base, sock, "notify", "GROUP", "G_GW1", "master", "0", NULL);
+	assert_int_equal(c.rc, CTL_EXIT_USAGE);
+	assert_string_equal(c.err, "hasyncctl: notify: state \"master\" is not MASTER, BACKUP, FAULT, STOP or DELETED\n");
+	cli_free(&c);
+	cli_run(&c, f->base, sock, "notify", "GROUP", "G_GW1", "MASTER", "300", NULL);
+	assert_int_equal(c.rc, CTL_EXIT_USAGE);
+	assert_string_equal(c.err, "hasyncctl: notify: priority \"300\" is not a number 0..255\n");
+	cli_free(&c);
+	cli_run(&c, f->base, sock, "notify", "GROUP", "G_GW1", NULL);
+	assert_int_equal(c.rc, CTL_EXIT_USAGE);
+	assert_string_equal(c.err, "hasyncctl: usage: hasyncctl notify TYPE NAME STATE [PRIORITY]\n");
+	cli_free(&c);
+	cli_run(&c, f->base, sock, "notify", "GROUP", "G_GW1", "MASTER", "0", "extra", NULL);
+	assert_int_equal(c.rc, CTL_EXIT_USAGE);
+	cli_free(&c);
+	cli_run(&c, f->base, sock, "--help", NULL);
+	assert_int_equal(c.rc, CTL_EXIT_OK);
+	assert_non_null(strstr(c.out, "  notify TYPE NAME STATE [PRIORITY]\n"));
+	cli_free(&c);
+
+	/* a daemon without the handler says so: exit 1 */
+	ctl_free(ctl);
+	ctl = ctl_new(f->base);
+	assert_int_equal(ctl_listen(ctl, sock, err, sizeof(err)), 0);
+	cli_run(&c, f->base, sock, "notify", "GROUP", "G_GW1", "BACKUP", "0", NULL);
+	assert_int_equal(c.rc, CTL_EXIT_NO);
+	cli_free(&c);
+	ctl_free(ctl);
+
+	/* no daemon: exit 3 */
+	snprintf(missing, sizeof(missing), "%s/none.sock", f->dir);
+	cli_run(&c, f->base, missing, "notify", "GROUP", "G_GW1", "BACKUP", "0", NULL);
+	assert_int_equal(c.rc, CTL_EXIT_UNREACHABLE);
+	cli_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -539,6 +666,7 @@ int main(void)
 		cmocka_unit_test(test_match),
 		cmocka_unit_test_setup_teardown(test_fifo_reader, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_refused, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_hasyncctl_notify, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
