@@ -1,0 +1,766 @@
+/* rri.c: reverse route injection: routes to the remote protected subnets of a VIP's outbound policies, added and removed through libnl-route. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/xfrm.h>
+
+#include <netlink/netlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+#include <netlink/socket.h>
+#include <netlink/route/route.h>
+#include <netlink/route/nexthop.h>
+
+#include "log.h"
+#include "rri.h"
+
+/*
+ * Requests are built with libnl-route (rtnl_route_build_*_request) and
+ * sent in batches on the socket's descriptor, one send() for up to
+ * BATCH_MAX requests, then their ACKs read: one round trip per route would
+ * cost as much as the SA installs themselves at 10,000 tunnels. The FIB
+ * lookup of each peer is libnl's rtnl_route_lookup(), once per peer.
+ * The "every route of ours" dump asks the kernel to filter by table and
+ * protocol (NETLINK_GET_STRICT_CHK, Linux 4.20+): a router holding a full
+ * BGP table must not copy it to us to find our few hundred routes.
+ */
+
+#define BATCH_MAX	64
+#define TX_MAX		(64 << 10)
+#define RX_MAX		(64 << 10)
+#define ERRS_LOGGED	20	/* failures logged per call; the rest are counted */
+#define PEERS_CACHED	64	/* next hops remembered per rri_add() call */
+
+struct rri {
+	struct nl_sock *sk;
+	int fd;
+	uint8_t *tx;
+	uint8_t *rx;
+};
+
+/* ================================================================ pure */
+
+static bool addr_is_set(const struct ha_addr *a)
+{
+	static const struct in6_addr zero6;
+
+	if (a->family == AF_INET)
+		return a->v4.s_addr != 0;
+	if (a->family == AF_INET6)
+		return memcmp(&a->v6, &zero6, sizeof(zero6)) != 0;
+	return false;
+}
+
+/* Clears the host bits, so that 10.2.0.7/24 and 10.2.0.0/24 are one route. */
+static void prefix_mask(struct ha_addr *a, uint8_t plen)
+{
+	uint8_t *b;
+	size_t len, i;
+
+	if (a->family == AF_INET) {
+		b = (uint8_t *)&a->v4;
+		len = 4;
+	} else if (a->family == AF_INET6) {
+		b = (uint8_t *)&a->v6;
+		len = 16;
+	} else {
+		return;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned bits = plen > 8 * i ? plen - 8 * i : 0;
+
+		if (bits >= 8)
+			continue;
+		b[i] &= (uint8_t)(0xff00 >> bits);
+	}
+}
+
+static bool route_same_prefix(const struct rri_route *a, const struct rri_route *b)
+{
+	return a->plen == b->plen && ha_addr_equal(&a->dst, &b->dst);
+}
+
+size_t rri_routes_from_policies(const struct ha_policy *const *pols, size_t n,
+				const struct ha_addr *vip, struct rri_route *out, size_t cap,
+				unsigned *conflicts)
+{
+	size_t count = 0, i, j;
+	unsigned nconf = 0;
+
+	for (i = 0; i < n; i++) {
+		const struct ha_policy *p = pols[i];
+		const struct ha_tmpl *t = NULL;
+		struct rri_route r;
+		uint8_t maxlen;
+		bool dup = false;
+		int k;
+
+		if (p->dir != XFRM_POLICY_OUT || p->action != XFRM_POLICY_ALLOW)
+			continue;
+		for (k = 0; k < p->ntmpl && k < HA_TMPL_MAX; k++) {
+			if (p->tmpl[k].mode == XFRM_MODE_TUNNEL &&
+			    ha_addr_equal(&p->tmpl[k].saddr, vip) && addr_is_set(&p->tmpl[k].id.daddr)) {
+				t = &p->tmpl[k];
+				break;
+			}
+		}
+		if (t == NULL)
+			continue;
+		if (p->sel.daddr.family != AF_INET && p->sel.daddr.family != AF_INET6)
+			continue;
+		/* A route to the other family's prefix via this peer cannot exist. */
+		if (p->sel.daddr.family != t->id.daddr.family)
+			continue;
+		maxlen = p->sel.daddr.family == AF_INET ? 32 : 128;
+		if (p->sel.prefixlen_d > maxlen)
+			continue;
+
+		memset(&r, 0, sizeof(r));
+		r.dst = p->sel.daddr;
+		r.plen = p->sel.prefixlen_d;
+		prefix_mask(&r.dst, r.plen);
+		r.via = t->id.daddr;
+
+		/* Quadratic, but over the routes of one VIP, computed once
+		 * per promotion: fine up to the thousands. */
+		for (j = 0; j < count && j < cap; j++) {
+			if (route_same_prefix(&out[j], &r)) {
+				dup = true;
+				if (!ha_addr_equal(&out[j].via, &r.via))
+					nconf++;
+				break;
+			}
+		}
+		if (dup)
+			continue;
+		if (count < cap)
+			out[count] = r;
+		count++;
+	}
+	if (conflicts)
+		*conflicts = nconf;
+	return count;
+}
+
+static void addr_str(const struct ha_addr *a, char *buf, size_t len)
+{
+	if (a->family == AF_INET)
+		inet_ntop(AF_INET, &a->v4, buf, (socklen_t)len);
+	else if (a->family == AF_INET6)
+		inet_ntop(AF_INET6, &a->v6, buf, (socklen_t)len);
+	else
+		snprintf(buf, len, "-");
+}
+
+void rri_route_str(const struct rri_route *r, char *buf, size_t len)
+{
+	char d[INET6_ADDRSTRLEN], v[INET6_ADDRSTRLEN];
+
+	addr_str(&r->dst, d, sizeof(d));
+	addr_str(&r->via, v, sizeof(v));
+	snprintf(buf, len, "%s/%u via %s", d, r->plen, v);
+}
+
+/* ================================================================ netlink */
+
+static struct nl_addr *nl_of(const struct ha_addr *a, int plen)
+{
+	struct nl_addr *n;
+
+	if (a->family == AF_INET)
+		n = nl_addr_build(AF_INET, &a->v4, sizeof(a->v4));
+	else if (a->family == AF_INET6)
+		n = nl_addr_build(AF_INET6, &a->v6, sizeof(a->v6));
+	else
+		return NULL;
+	if (n && plen >= 0)
+		nl_addr_set_prefixlen(n, plen);
+	return n;
+}
+
+static void sockopt_int(int fd, int opt, int val)
+{
+	if (setsockopt(fd, SOL_NETLINK, opt, &val, sizeof(val)) < 0)
+		log_debug("rri: netlink option %d: %s", opt, strerror(errno));
+}
+
+struct rri *rri_new(void)
+{
+	struct rri *r = calloc(1, sizeof(*r));
+	struct timeval tv = { 5, 0 };
+	int rc, bytes = 1 << 20;
+
+	if (r == NULL)
+		return NULL;
+	r->tx = malloc(TX_MAX);
+	r->rx = malloc(RX_MAX);
+	r->sk = nl_socket_alloc();
+	if (r->tx == NULL || r->rx == NULL || r->sk == NULL) {
+		rri_free(r);
+		return NULL;
+	}
+	rc = nl_connect(r->sk, NETLINK_ROUTE);
+	if (rc < 0) {
+		log_err("rri: cannot open a netlink route socket: %s", nl_geterror(rc));
+		rri_free(r);
+		return NULL;
+	}
+	r->fd = nl_socket_get_fd(r->sk);
+	/* Error ACKs without the request echoed, with the kernel's reason. */
+	sockopt_int(r->fd, NETLINK_CAP_ACK, 1);
+	sockopt_int(r->fd, NETLINK_EXT_ACK, 1);
+	if (setsockopt(r->fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) < 0)
+		nl_socket_set_buffer_size(r->sk, bytes, 0);
+	/* A kernel that never answers must not hang a failover. */
+	setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return r;
+}
+
+void rri_free(struct rri *r)
+{
+	if (r == NULL)
+		return;
+	if (r->sk)
+		nl_socket_free(r->sk);
+	free(r->tx);
+	free(r->rx);
+	free(r);
+}
+
+/* ---------------------------------------------------------------- batches */
+
+struct batch {
+	struct rri *r;
+	size_t len;
+	unsigned n;
+	uint32_t seq[BATCH_MAX];
+	size_t obj[BATCH_MAX];		/* caller's index of each request */
+	int err[BATCH_MAX];
+	char why[BATCH_MAX][80];	/* the kernel's extended ACK message, if any */
+};
+
+/* The text of NLMSGERR_ATTR_MSG in an error ACK, if the kernel sent one. */
+static void extack_msg(const struct nlmsghdr *nlh, char *buf, size_t len)
+{
+	const struct nlmsgerr *e = NLMSG_DATA(nlh);
+	size_t off, end = nlh->nlmsg_len;
+
+	buf[0] = '\0';
+	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+		return;
+	off = NLMSG_HDRLEN + sizeof(*e);
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+		off += e->msg.nlmsg_len > NLMSG_HDRLEN ? NLMSG_ALIGN(e->msg.nlmsg_len - NLMSG_HDRLEN) : 0;
+	while (off + NLA_HDRLEN <= end) {
+		const struct nlattr *a = (const void *)((const char *)nlh + off);
+
+		if (a->nla_len < NLA_HDRLEN || a->nla_len > end - off)
+			return;
+		if ((a->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG) {
+			size_t l = a->nla_len - NLA_HDRLEN;
+			const char *s = (const char *)a + NLA_HDRLEN;
+
+			l = strnlen(s, l);
+			if (l >= len)
+				l = len - 1;
+			memcpy(buf, s, l);
+			buf[l] = '\0';
+			return;
+		}
+		off += NLA_ALIGN(a->nla_len);
+	}
+}
+
+static int batch_add(struct batch *b, struct nl_msg *msg, size_t obj);
+
+static void batch_init(struct batch *b, struct rri *r)
+{
+	memset(b, 0, sizeof(*b));
+	b->r = r;
+}
+
+/* Sends what is queued and reads one answer per request (or times out). */
+static void batch_flush(struct batch *b)
+{
+	unsigned got = 0, i;
+	ssize_t n;
+
+	if (b->n == 0)
+		return;
+	for (i = 0; i < b->n; i++)
+		b->err[i] = 1;		/* no answer yet */
+	n = send(b->r->fd, b->r->tx, b->len, 0);
+	if (n < 0) {
+		int e = errno;
+
+		for (i = 0; i < b->n; i++)
+			b->err[i] = -e;
+		got = b->n;
+	}
+	while (got < b->n) {
+		struct nlmsghdr *nlh;
+		int rem;
+
+		n = recv(b->r->fd, b->r->rx, RX_MAX, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			for (i = 0; i < b->n; i++)
+				if (b->err[i] == 1)
+					b->err[i] = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			break;
+		}
+		rem = (int)n;
+		for (nlh = (struct nlmsghdr *)b->r->rx; NLMSG_OK(nlh, rem); nlh = NLMSG_NEXT(nlh, rem)) {
+			const struct nlmsgerr *e = NLMSG_DATA(nlh);
+
+			if (nlh->nlmsg_type != NLMSG_ERROR ||
+			    nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(*e))
+				continue;
+			for (i = 0; i < b->n; i++) {
+				if (b->seq[i] != nlh->nlmsg_seq || b->err[i] != 1)
+					continue;
+				b->err[i] = e->error;
+				if (e->error)
+					extack_msg(nlh, b->why[i], sizeof(b->why[i]));
+				got++;
+				break;
+			}
+		}
+	}
+}
+
+static int batch_add(struct batch *b, struct nl_msg *msg, size_t obj)
+{
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+
+	if (nlh->nlmsg_len > TX_MAX)
+		return -EMSGSIZE;
+	if (b->n == BATCH_MAX || b->len + NLMSG_ALIGN(nlh->nlmsg_len) > TX_MAX)
+		return -ENOSPC;
+	nlh->nlmsg_seq = nl_socket_use_seq(b->r->sk);
+	nlh->nlmsg_pid = 0;
+	nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+	memcpy(b->r->tx + b->len, nlh, nlh->nlmsg_len);
+	memset(b->r->tx + b->len + nlh->nlmsg_len, 0, NLMSG_ALIGN(nlh->nlmsg_len) - nlh->nlmsg_len);
+	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
+	b->seq[b->n] = nlh->nlmsg_seq;
+	b->obj[b->n] = obj;
+	b->why[b->n][0] = '\0';
+	b->n++;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- add */
+
+struct hop {
+	struct ha_addr peer;
+	struct nl_addr *gw;	/* NULL: lookup failed */
+	int oif;
+};
+
+static void hops_free(struct hop *h, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (h[i].gw)
+			nl_addr_put(h[i].gw);
+}
+
+/* The next hop toward peer as the kernel sees it now. */
+static int hop_lookup(struct rri *r, const struct ha_addr *peer, struct hop *h)
+{
+	struct nl_addr *dst = nl_of(peer, -1);
+	struct rtnl_route *res = NULL;
+	struct rtnl_nexthop *nh;
+	struct nl_addr *gw;
+	int rc;
+
+	memset(h, 0, sizeof(*h));
+	h->peer = *peer;
+	if (dst == NULL)
+		return -ENOMEM;
+	rc = rtnl_route_lookup(r->sk, dst, &res);
+	if (rc < 0 || res == NULL) {
+		nl_addr_put(dst);
+		return rc < 0 ? -EHOSTUNREACH : -ENOENT;
+	}
+	nh = rtnl_route_get_nnexthops(res) > 0 ? rtnl_route_nexthop_n(res, 0) : NULL;
+	gw = nh ? rtnl_route_nh_get_gateway(nh) : NULL;
+	h->oif = nh ? rtnl_route_nh_get_ifindex(nh) : 0;
+	if (gw) {
+		h->gw = nl_addr_clone(gw);	/* not on-link: through the peer's next hop */
+		nl_addr_put(dst);
+	} else {
+		h->gw = dst;			/* on-link: the peer itself */
+	}
+	rtnl_route_put(res);
+	return h->gw ? 0 : -ENOMEM;
+}
+
+static struct rtnl_route *route_new(const struct rri_params *p, const struct rri_route *rt)
+{
+	struct rtnl_route *route = rtnl_route_alloc();
+	struct nl_addr *dst = nl_of(&rt->dst, rt->plen);
+
+	if (route == NULL || dst == NULL) {
+		if (route)
+			rtnl_route_put(route);
+		if (dst)
+			nl_addr_put(dst);
+		return NULL;
+	}
+	rtnl_route_set_family(route, rt->dst.family);
+	rtnl_route_set_dst(route, dst);
+	nl_addr_put(dst);
+	rtnl_route_set_table(route, p->table);
+	rtnl_route_set_protocol(route, p->protocol);
+	rtnl_route_set_priority(route, p->metric);
+	rtnl_route_set_type(route, RTN_UNICAST);
+	return route;
+}
+
+static void report(const char *what, const struct rri_route *rt, int err, const char *why,
+		   unsigned *logged)
+{
+	char s[128];
+
+	if ((*logged)++ >= ERRS_LOGGED)
+		return;
+	rri_route_str(rt, s, sizeof(s));
+	log_warn("rri: cannot %s route %s: %s%s%s", what, s, strerror(-err), why[0] ? ": " : "", why);
+}
+
+static void add_results(struct batch *b, const struct rri_route *routes, unsigned *added,
+			unsigned *failed, unsigned *logged)
+{
+	unsigned i;
+
+	batch_flush(b);
+	for (i = 0; i < b->n; i++) {
+		if (b->err[i] == 0) {
+			(*added)++;
+		} else {
+			(*failed)++;
+			report("add", &routes[b->obj[i]], b->err[i], b->why[i], logged);
+		}
+	}
+	b->n = 0;
+	b->len = 0;
+}
+
+int rri_add(struct rri *r, const struct rri_params *p, const struct rri_route *routes, size_t n,
+	    unsigned *added, unsigned *failed)
+{
+	struct hop hops[PEERS_CACHED];
+	size_t nhops = 0, i, k;
+	unsigned ok = 0, bad = 0, logged = 0;
+	struct batch *b;
+
+	if (added)
+		*added = 0;
+	if (failed)
+		*failed = 0;
+	if (r == NULL || p == NULL)
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	b = malloc(sizeof(*b));
+	if (b == NULL)
+		return -ENOMEM;
+	batch_init(b, r);
+
+	for (i = 0; i < n; i++) {
+		const struct rri_route *rt = &routes[i];
+		struct hop *h = NULL;
+		struct rtnl_route *route;
+		struct rtnl_nexthop *nh;
+		struct nl_msg *msg = NULL;
+		int rc;
+
+		for (k = 0; k < nhops; k++)
+			if (ha_addr_equal(&hops[k].peer, &rt->via))
+				h = &hops[k];
+		if (h == NULL) {
+			/* Lookups go through libnl's synchronous path: flush
+			 * first so that no ACK of ours is pending. */
+			add_results(b, routes, &ok, &bad, &logged);
+			if (nhops == PEERS_CACHED) {
+				hops_free(hops, nhops);	/* a full cache starts over */
+				nhops = 0;
+			}
+			h = &hops[nhops++];
+			rc = hop_lookup(r, &rt->via, h);
+			if (rc < 0) {
+				bad++;
+				report("resolve the next hop of", rt, rc, "", &logged);
+				continue;
+			}
+		}
+		if (h->gw == NULL) {
+			bad++;
+			continue;
+		}
+		route = route_new(p, rt);
+		nh = rtnl_route_nh_alloc();
+		if (route == NULL || nh == NULL) {
+			if (route)
+				rtnl_route_put(route);
+			if (nh)
+				rtnl_route_nh_free(nh);
+			bad++;
+			continue;
+		}
+		rtnl_route_nh_set_gateway(nh, h->gw);
+		if (h->oif > 0)
+			rtnl_route_nh_set_ifindex(nh, h->oif);
+		rtnl_route_add_nexthop(route, nh);	/* the route owns nh now */
+		rtnl_route_set_scope(route, RT_SCOPE_UNIVERSE);
+		rc = rtnl_route_build_add_request(route, NLM_F_REPLACE, &msg);
+		rtnl_route_put(route);
+		if (rc < 0) {
+			bad++;
+			report("build", rt, -ENOMEM, nl_geterror(rc), &logged);
+			continue;
+		}
+		if (batch_add(b, msg, i) == -ENOSPC) {
+			add_results(b, routes, &ok, &bad, &logged);
+			rc = batch_add(b, msg, i);
+		}
+		nlmsg_free(msg);
+		if (rc < 0)
+			bad++;
+	}
+	add_results(b, routes, &ok, &bad, &logged);
+	hops_free(hops, nhops);
+	free(b);
+	if (logged > ERRS_LOGGED)
+		log_warn("rri: %u more route failures not logged", logged - ERRS_LOGGED);
+	if (added)
+		*added = ok;
+	if (failed)
+		*failed = bad;
+	return bad ? -EIO : 0;
+}
+
+/* ---------------------------------------------------------------- remove */
+
+struct del_ctx {
+	struct batch *b;
+	const struct rri_route *routes;	/* for logs; NULL in dump mode */
+	unsigned removed, failed, logged;
+};
+
+static void del_results(struct del_ctx *d)
+{
+	struct batch *b = d->b;
+	unsigned i;
+
+	batch_flush(b);
+	for (i = 0; i < b->n; i++) {
+		if (b->err[i] == 0) {
+			d->removed++;
+		} else if (b->err[i] != -ESRCH && b->err[i] != -ENOENT) {
+			d->failed++;
+			if (d->routes)
+				report("delete", &d->routes[b->obj[i]], b->err[i], b->why[i], &d->logged);
+			else if (d->logged++ < ERRS_LOGGED)
+				log_warn("rri: cannot delete a route of ours: %s", strerror(-b->err[i]));
+		}
+	}
+	b->n = 0;
+	b->len = 0;
+}
+
+static void del_queue(struct del_ctx *d, struct rtnl_route *route, size_t obj)
+{
+	struct nl_msg *msg = NULL;
+	int rc;
+
+	rc = rtnl_route_build_del_request(route, 0, &msg);
+	if (rc < 0) {
+		d->failed++;
+		return;
+	}
+	if (batch_add(d->b, msg, obj) == -ENOSPC) {
+		del_results(d);
+		rc = batch_add(d->b, msg, obj);
+	}
+	nlmsg_free(msg);
+	if (rc < 0)
+		d->failed++;
+}
+
+/* The routes of ours in p's table, as the kernel lists them (filtered there when it can). */
+static int dump_ours(struct rri *r, const struct rri_params *p, int family,
+		     struct rtnl_route ***out, size_t *nout)
+{
+	struct rtnl_route **list = NULL;
+	size_t n = 0, cap = 0;
+	struct nl_msg *msg;
+	struct rtmsg rtm;
+	uint32_t seq;
+	bool done = false;
+	int rc = 0;
+
+	*out = NULL;
+	*nout = 0;
+	msg = nlmsg_alloc_simple(RTM_GETROUTE, NLM_F_DUMP);
+	if (msg == NULL)
+		return -ENOMEM;
+	memset(&rtm, 0, sizeof(rtm));
+	rtm.rtm_family = family;
+	rtm.rtm_protocol = p->protocol;
+	rtm.rtm_table = p->table < 256 ? p->table : RT_TABLE_UNSPEC;
+	if (nlmsg_append(msg, &rtm, sizeof(rtm), NLMSG_ALIGNTO) < 0 ||
+	    nla_put_u32(msg, RTA_TABLE, p->table) < 0) {
+		nlmsg_free(msg);
+		return -ENOMEM;
+	}
+	seq = nl_socket_use_seq(r->sk);
+	nlmsg_hdr(msg)->nlmsg_seq = seq;
+	nlmsg_hdr(msg)->nlmsg_flags |= NLM_F_REQUEST;
+	sockopt_int(r->fd, NETLINK_GET_STRICT_CHK, 1);
+	if (send(r->fd, nlmsg_hdr(msg), nlmsg_hdr(msg)->nlmsg_len, 0) < 0)
+		rc = -errno;
+	nlmsg_free(msg);
+
+	while (rc == 0 && !done) {
+		struct nlmsghdr *nlh;
+		ssize_t got = recv(r->fd, r->rx, RX_MAX, 0);
+		int rem;
+
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			break;
+		}
+		rem = (int)got;
+		for (nlh = (struct nlmsghdr *)r->rx; NLMSG_OK(nlh, rem); nlh = NLMSG_NEXT(nlh, rem)) {
+			struct rtnl_route *route = NULL;
+
+			if (nlh->nlmsg_seq != seq)
+				continue;
+			if (nlh->nlmsg_type == NLMSG_DONE) {
+				done = true;
+				break;
+			}
+			if (nlh->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(nlh);
+
+				rc = nlh->nlmsg_len >= NLMSG_HDRLEN + sizeof(*e) && e->error ? e->error : -EIO;
+				done = true;
+				break;
+			}
+			if (nlh->nlmsg_type != RTM_NEWROUTE || rtnl_route_parse(nlh, &route) < 0)
+				continue;
+			/* A kernel without strict checking sends everything. */
+			if (rtnl_route_get_protocol(route) != p->protocol ||
+			    rtnl_route_get_table(route) != p->table) {
+				rtnl_route_put(route);
+				continue;
+			}
+			if (n == cap) {
+				size_t ncap = cap ? 2 * cap : 64;
+				struct rtnl_route **nl = realloc(list, ncap * sizeof(*nl));
+
+				if (nl == NULL) {
+					rtnl_route_put(route);
+					rc = -ENOMEM;
+					done = true;
+					break;
+				}
+				list = nl;
+				cap = ncap;
+			}
+			list[n++] = route;
+		}
+	}
+	sockopt_int(r->fd, NETLINK_GET_STRICT_CHK, 0);
+	if (rc < 0) {
+		while (n)
+			rtnl_route_put(list[--n]);
+		free(list);
+		return rc;
+	}
+	*out = list;
+	*nout = n;
+	return 0;
+}
+
+int rri_remove(struct rri *r, const struct rri_params *p, const struct rri_route *routes, size_t n,
+	       unsigned *removed, unsigned *failed)
+{
+	struct del_ctx d;
+	size_t i;
+	int rc = 0;
+
+	if (removed)
+		*removed = 0;
+	if (failed)
+		*failed = 0;
+	if (r == NULL || p == NULL)
+		return -EINVAL;
+	memset(&d, 0, sizeof(d));
+	d.b = malloc(sizeof(*d.b));
+	if (d.b == NULL)
+		return -ENOMEM;
+	batch_init(d.b, r);
+	d.routes = routes;
+
+	if (routes) {
+		for (i = 0; i < n; i++) {
+			struct rtnl_route *route = route_new(p, &routes[i]);
+
+			if (route == NULL) {
+				d.failed++;
+				continue;
+			}
+			/* Any next hop, any metric: by prefix, table and protocol. */
+			rtnl_route_set_priority(route, 0);
+			rtnl_route_set_scope(route, RT_SCOPE_NOWHERE);
+			del_queue(&d, route, i);
+			rtnl_route_put(route);
+		}
+	} else {
+		int fams[2] = { AF_INET, AF_INET6 }, f;
+
+		for (f = 0; f < 2 && rc == 0; f++) {
+			struct rtnl_route **list;
+			size_t nl;
+
+			rc = dump_ours(r, p, fams[f], &list, &nl);
+			if (rc < 0) {
+				log_warn("rri: cannot list our routes: %s", strerror(-rc));
+				break;
+			}
+			for (i = 0; i < nl; i++) {
+				del_queue(&d, list[i], i);
+				rtnl_route_put(list[i]);
+			}
+			del_results(&d);
+			free(list);
+		}
+	}
+	del_results(&d);
+	free(d.b);
+	if (d.logged > ERRS_LOGGED)
+		log_warn("rri: %u more route failures not logged", d.logged - ERRS_LOGGED);
+	if (removed)
+		*removed = d.removed;
+	if (failed)
+		*failed = d.failed;
+	if (rc < 0)
+		return rc;
+	return d.failed ? -EIO : 0;
+}
