@@ -209,6 +209,7 @@ static int handle_status(struct json_object *args, struct json_object *data, cha
 	struct ctl_counter decode[-WIRE_STATUS_MIN + 1];
 	struct session_stats ss;
 	struct xfrm_capture_stats xs;
+	struct transport_stats ts;
 	struct peer_lag lag;
 	struct ctl_status st;
 	struct json_object *extra;
@@ -269,6 +270,10 @@ static int handle_status(struct json_object *args, struct json_object *data, cha
 	json_object_object_add(extra, "lag_p99_ms", lag.p99_ms < 0 ? NULL : json_object_new_int64(lag.p99_ms));
 	json_object_object_add(extra, "lag_max_ms", lag.max_ms < 0 ? NULL : json_object_new_int64(lag.max_ms));
 	json_object_object_add(extra, "resyncs", json_object_new_int64((int64_t)peer_resyncs(d->peer)));
+	transport_get_stats(peer_transport(d->peer), &ts);
+	/* Turned away before any HELLO: strangers, and bytes no frame can be made of. */
+	json_object_object_add(extra, "transport_refused", json_object_new_int64((int64_t)ts.refused));
+	json_object_object_add(extra, "transport_garbage", json_object_new_int64((int64_t)ts.garbage));
 	json_object_object_add(extra, "held_memory_bytes",
 			       json_object_new_int64((int64_t)cache_memory_bytes(d->held)));
 	json_object_object_add(extra, "takeover", json_object_new_string("not built yet: sync only"));

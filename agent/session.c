@@ -225,9 +225,15 @@ static void session_receive_hello(struct session *s, const uint8_t *buf, size_t 
 	int rc;
 
 	rc = wire_decode(buf, len, &rec, &used);
+	if (rc < 0) {
+		/* Malformed: a decode error, not (yet) an authentication failure. */
+		s->stats.decode_errors[-rc]++;
+		session_fail(s, wire_strerror(rc));
+		return;
+	}
 	if (rc != WIRE_OK || used != len || rec.type != WIRE_HELLO) {
 		s->stats.hello_rejected++;
-		session_fail(s, rc < 0 ? wire_strerror(rc) : "expected a HELLO");
+		session_fail(s, "expected a HELLO");
 		return;
 	}
 	if (seal_hello_verify(s->cfg.psk, buf, len) != SEAL_OK) {

@@ -88,14 +88,14 @@ received_ok() { [ "$(delta "$1" .records.received)" = "$(jq .valid_records "$LAB
 
 done_and_dropped() { rc_is "$1" 0 && ij "$1" '.done and .peer_closed'; }
 
-# expect TAG AUTH REPLAYS REASON: the checks every attack shares.
+# expect TAG AUTH REPLAYS DECODE REASON: the checks every attack shares.
 expect() {
-	local tag=$1 auth=$2 replays=$3 reason=$4
+	local tag=$1 auth=$2 replays=$3 decode=$4 reason=$5
 	lab_check "$tag: injector did it and gw2 dropped the association" \
 		done_and_dropped "$tag"
 	lab_check "$tag: auth_failures +$auth" delta_is "$tag" .errors.auth_failures "$auth"
 	lab_check "$tag: replays +$replays" delta_is "$tag" .errors.replays "$replays"
-	lab_check "$tag: decode errors +0" delta_is "$tag" "$DECODE" 0
+	lab_check "$tag: decode errors +$decode" delta_is "$tag" "$DECODE" "$decode"
 	lab_check "$tag: records received only those genuinely sealed" received_ok "$tag"
 	lab_check "$tag: gw2 logged why: $reason" \
 		test "$(log_count "dropping the association: $reason")" -eq \
@@ -105,10 +105,9 @@ expect() {
 }
 reason_before() { log_count "dropping the association: $2" >"$LAB_RUN/reason-$1.before"; }
 
-# Garbage. On SCTP it is one message where the HELLO should be, which the
-# HELLO check turns away (counted with the HELLO failures: auth_failures).
-# On TCP the transport's framing rejects it first: counted in the transport's
-# garbage counter only, which hasyncctl status does not show.
+# Garbage. On SCTP it is one message where the HELLO should be, which does
+# not decode: a decode error. On TCP the transport's framing rejects it
+# first: counted in the transport's garbage counter.
 if [ "$SYNC_TRANSPORT" = tcp ]; then
 	garbage_before=$(log_count 'tcp: association lost: malformed frame header')
 	inject garbage --bind 10.9.0.1 --mode garbage
@@ -116,21 +115,22 @@ if [ "$SYNC_TRANSPORT" = tcp ]; then
 	lab_check "garbage: gw2 logged a malformed frame header" \
 		test "$(log_count 'tcp: association lost: malformed frame header')" -eq $((garbage_before + 1))
 	for f in .errors.auth_failures .errors.replays "$DECODE" .records.received; do
-		lab_check "garbage: $f +0 (the transport's own counter is not in status)" \
+		lab_check "garbage: $f +0 (the transport turned it away first)" \
 			delta_is garbage "$f" 0
 	done
+	lab_check "garbage: the transport's garbage counter +1" delta_is garbage .agent.transport_garbage 1
 	lab_check "garbage: gw2's agent still running (same pid)" alive
 	BASE=garbage
 else
 	reason_before garbage ''
 	inject garbage --bind 10.9.0.1 --mode garbage
-	expect garbage 1 0 ''
+	expect garbage 0 0 1 ''
 fi
 lab_check "garbage: cache unchanged" cache_same garbage
 
 reason_before bad-hello 'HELLO authentication failed'
 inject bad-hello --bind 10.9.0.1 --mode bad-hello
-expect bad-hello 1 0 'HELLO authentication failed'
+expect bad-hello 1 0 0 'HELLO authentication failed'
 lab_check "bad-hello: gw2 never answered with a HELLO" ij bad-hello '.associations[0].peer_hello == "none"'
 lab_check "bad-hello: cache unchanged" cache_same bad-hello
 
@@ -138,7 +138,7 @@ lab_check "bad-hello: cache unchanged" cache_same bad-hello
 # 2 of the handshake), then the old frame cannot open under the new keys.
 reason_before stale-hello 'frame authentication failed'
 inject stale-hello --bind 10.9.0.1 --mode stale-hello
-expect stale-hello 1 0 'frame authentication failed'
+expect stale-hello 1 0 0 'frame authentication failed'
 lab_check "stale-hello: the recorded association was genuine (gw2 sent its snapshot)" \
 	ij stale-hello '.associations[0].peer_frames >= 1 and .associations[0].end == "closed-by-us"'
 lab_check "stale-hello: the old frame was sent after gw2 answered the replayed HELLO" \
@@ -147,7 +147,7 @@ lab_check "stale-hello: cache unchanged" cache_same stale-hello
 
 reason_before tamper 'frame authentication failed'
 inject tamper --bind 10.9.0.1 --mode tamper --spi "$SPI_TAMPER"
-expect tamper 1 0 'frame authentication failed'
+expect tamper 1 0 0 'frame authentication failed'
 lab_check "tamper: the association was established before the forged frame" \
 	ij tamper '.associations[0].peer_frames >= 1'
 lab_check "tamper: SA $SPI_TAMPER not in gw2's cache" not_held tamper "$SPI_TAMPER"
@@ -165,6 +165,8 @@ lab_check "stranger 192.0.2.2: gw2 logged the refusal" \
 for f in .errors.auth_failures .errors.replays "$DECODE" .records.received; do
 	lab_check "stranger 192.0.2.2: $f +0" delta_is stranger "$f" 0
 done
+lab_check "stranger 192.0.2.2: the transport's refused counter +1" \
+	delta_is stranger .agent.transport_refused 1
 lab_check "stranger 192.0.2.2: SA $SPI_STRANGER not in gw2's cache" not_held stranger "$SPI_STRANGER"
 lab_check "stranger 192.0.2.2: cache unchanged" cache_same stranger
 lab_check "stranger 192.0.2.2: gw2's agent still running (same pid)" alive
@@ -175,7 +177,7 @@ BASE=stranger
 # must not be.
 reason_before replay 'replayed frame'
 inject replay --bind 10.9.0.1 --mode replay --spi "$SPI_REPLAY"
-expect replay 0 1 'replayed frame'
+expect replay 0 1 0 'replayed frame'
 lab_check "replay: gw2 acknowledged the fresh copy before the replayed one went" \
 	ij replay '.associations[0].peer_acked == 1'
 gained_only() {
