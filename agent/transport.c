@@ -487,6 +487,7 @@ bool transport_on_frame(struct transport *t, uint16_t stream, const uint8_t *buf
 
 	t->stats.frames_in++;
 	t->stats.bytes_in += len;
+	t->last_frame_ms = transport_now_ms();
 	transport_enter(t);
 	t->cb.frame(t->ctx, stream, buf, len);
 	return transport_leave(t) && t->generation == gen;
@@ -515,6 +516,10 @@ bool transport_accept_ok(struct transport *t, const struct sockaddr *peer)
 
 	for (i = 0; i < t->cfg.n_remote; i++)
 		if (transport_addr_same_host(peer, (const void *)&t->cfg.remote[i])) {
+			if (t->up && now - t->last_frame_ms < TRANSPORT_LIVE_MS) {
+				why = "the live association with the peer still carries frames";
+				break;
+			}
 			if (!t->initiator)
 				return true;
 			why = "the peer connects but this node is the one that connects "

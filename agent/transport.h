@@ -21,6 +21,14 @@ struct event_base;
 #define TRANSPORT_PATH_MAX_RETRANS 2
 #define TRANSPORT_RECONNECT_MIN_MS 100
 #define TRANSPORT_RECONNECT_MAX_MS 5000
+/*
+ * An association that delivered a frame this recently is alive: a new one
+ * from the peer's address is refused rather than allowed to replace it,
+ * so that nobody who can merely spoof the peer's address can cut a working
+ * link (a restarting peer closes its old association first; a crashed
+ * one goes quiet, and its reconnect is accepted then).
+ */
+#define TRANSPORT_LIVE_MS	1500
 
 enum transport_kind { TRANSPORT_SCTP, TRANSPORT_TCP };
 
@@ -179,6 +187,7 @@ struct transport {
 	unsigned busy;			/* callbacks running */
 	bool doomed;			/* transport_free() called from a callback */
 	uint64_t refusal_window_ms;	/* refusals logged per minute, the rest counted */
+	uint64_t last_frame_ms;		/* when the live association last delivered a frame */
 	unsigned refusals_logged, refusals_suppressed;
 	uint64_t generation;		/* bumped whenever the association goes away */
 	char name[8];			/* "sctp" or "tcp", for logs */

@@ -603,6 +603,24 @@ static void test_refuses_stranger(void **state)
 	assert_int_equal(x.ups, 2);
 	assert_int_equal(x.downs, 1);
 	assert_true(transport_is_up(x.t));
+	/* Once it carries frames it is alive: a third one from the remote's
+	 * address (anyone can spoof it) is refused and the live one stays. */
+	{
+		uint8_t frame[TRANSPORT_TCP_HEADER + 4] = { 0 };
+		struct want w = { &x, 1 };
+
+		transport_tcp_header_encode(frame, 4, 0);
+		assert_int_equal(write(fd2, frame, sizeof(frame)), (ssize_t)sizeof(frame));
+		assert_true(run_until(base, got_frames, &w, WAIT_MS));
+	}
+	rw.fd = raw_connect("127.0.0.1", px);
+	assert_true(run_until(base, raw_wait_closed, &rw, WAIT_MS));
+	close(rw.fd);
+	transport_get_stats(x.t, &st);
+	assert_int_equal(st.refused, 2);
+	assert_int_equal(x.ups, 2);
+	assert_int_equal(x.downs, 1);
+	assert_true(transport_is_up(x.t));
 	close(fd);
 	close(fd2);
 	assert_true(run_until(base, side_down, &x, WAIT_MS));

@@ -207,6 +207,23 @@ for f in .errors.auth_failures .errors.replays "$DECODE"; do
 done
 lab_check "gw2's agent ran throughout (same pid)" alive
 
+# With the genuine association alive, a keyless newcomer from the peer's own
+# addresses must not replace it (which would force a resync each time).
+for src in 10.9.0.1 10.9.1.1; do
+	snap "hijack-before-$src"
+	BASE="hijack-before-$src"
+	applied=$(log_count 'applied')
+	in_ns gw1 "$INJECT" --peer "$PEER" --bind "$src" --mode bad-hello \
+		$([ "$SYNC_TRANSPORT" = tcp ] && echo --tcp) >"$LAB_RUN/hijack-$src.json" 2>&1
+	sleep 0.5
+	snap "hijack-$src"
+	lab_check "hijack from $src: refused by the transport" delta_is "hijack-$src" .agent.transport_refused 1
+	lab_check "hijack from $src: the live association stayed (no new snapshot)" \
+		test "$(log_count 'applied')" -eq "$applied"
+	lab_check "hijack from $src: no resync" delta_is "hijack-$src" .agent.resyncs 0
+	lab_check "hijack from $src: gw2 still in sync" in_sync gw2
+done
+
 # Figures: per attack, what gw2 counted and how fast it dropped the association.
 BASE=before
 fig() {
