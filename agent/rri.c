@@ -214,6 +214,8 @@ struct rri *rri_new(void)
 		return NULL;
 	}
 	r->fd = nl_socket_get_fd(r->sk);
+	/* Batches take sequence numbers that libnl never sees answered. */
+	nl_socket_disable_seq_check(r->sk);
 	/* Error ACKs without the request echoed, with the kernel's reason. */
 	sockopt_int(r->fd, NETLINK_CAP_ACK, 1);
 	sockopt_int(r->fd, NETLINK_EXT_ACK, 1);

@@ -607,6 +607,8 @@ struct takeover *takeover_new(void)
 		return NULL;
 	}
 	t->fd = nl_socket_get_fd(t->sk);
+	/* Batches take sequence numbers that libnl never sees answered. */
+	nl_socket_disable_seq_check(t->sk);
 	/*
 	 * CAP_ACK: an error ACK would otherwise echo the whole request, keys
 	 * included, into our receive buffer. EXT_ACK: the kernel's reason,
@@ -868,13 +870,14 @@ static void sa_done(void *ctx, size_t obj, int err, const char *why)
 static void replay_from_ae(struct xfrmnl_ae *ae, struct ha_replay *r)
 {
 	unsigned int oseq, seq, oseq_hi, seq_hi, window, bmp_len, bmp;
-	unsigned int words[HA_ESN_BMP_MAX];
+	unsigned int words[1024];
 
+	/* libnl copies bmp_len words without a bound (and through a NULL
+	 * buffer): the kernel keeps bmp_len within HA_ESN_BMP_MAX words
+	 * (XFRMA_REPLAY_ESN_MAX), the buffer allows for eight times that. */
 	memset(r, 0, sizeof(*r));
 	if (xfrmnl_ae_get_replay_state_esn(ae, &oseq, &seq, &oseq_hi, &seq_hi, &window, &bmp_len,
-	    NULL) == 0 && bmp_len <= HA_ESN_BMP_MAX &&
-	    xfrmnl_ae_get_replay_state_esn(ae, &oseq, &seq, &oseq_hi, &seq_hi, &window, &bmp_len,
-	    words) == 0) {
+	    words) == 0 && bmp_len <= HA_ESN_BMP_MAX) {
 		r->is_esn = true;
 		r->esn.bmp_len = bmp_len;
 		r->esn.oseq = oseq;
@@ -934,11 +937,14 @@ static int sa_update_existing(struct takeover *t, const struct ha_sa *sa,
 	rc = xfrmnl_ae_get_kernel(t->sk, d, ntohl(sa->id.spi), sa->id.proto, sa->mark.m, sa->mark.v,
 	    &ae);
 	nl_addr_put(d);
-	if (rc < 0 || ae == NULL)
+	if (rc < 0 || ae == NULL) {
+		snprintf(why, whylen, "reading its counters: %s", nl_geterror(rc));
 		return rc == -NLE_OBJ_NOTFOUND ? -ESRCH : -EIO;
+	}
 	replay_from_ae(ae, &kr);
 	m = kr;
 	if (kr.is_esn != ours->is_esn) {
+		snprintf(why, whylen, "the kernel's has another replay kind");
 		rc = -EINVAL;		/* not the SA we hold */
 		goto out;
 	}
@@ -960,6 +966,8 @@ static int sa_update_existing(struct takeover *t, const struct ha_sa *sa,
 		    packets > sa->curlft.packets ? packets : sa->curlft.packets, add_time,
 		    use_time > sa->curlft.use_time ? use_time : sa->curlft.use_time);
 	rc = xfrmnl_ae_set(t->sk, ae, 0);
+	if (rc < 0)
+		snprintf(why, whylen, "setting its counters: %s", nl_geterror(rc));
 	rc = rc < 0 ? -EIO : 0;
 out:
 	xfrmnl_ae_put(ae);
