@@ -333,6 +333,19 @@ static void print_status(struct json_object *d, FILE *out)
 			tbl_add(&t, row);
 		}
 		tbl_print(&t, out);
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *v = json_object_array_get_idx(vips, i);
+			struct json_object *lt = jget(v, "last_takeover");
+
+			if (lt == NULL)
+				continue;
+			fprintf(out, "last takeover of %s: %s, %llu SAs, %llu policies, %llu routes "
+				"in %.1f ms\n", jtext(v, "name"),
+				!strcmp(jtext(lt, "kind"), "promote") ? "promoted" : "stepped down",
+				(unsigned long long)ju64(lt, "sas"), (unsigned long long)ju64(lt, "policies"),
+				(unsigned long long)ju64(lt, "routes"),
+				json_object_get_double(jget(lt, "total_ms")));
+		}
 	}
 
 	fprintf(out, "SAs held: %llu (%llu policies, %llu not on a VIP)\n",

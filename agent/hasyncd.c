@@ -2,7 +2,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
-#include <ifaddrs.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include "log.h"
 #include "peer.h"
 #include "seal.h"
+#include "vip.h"
 #include "xfrm.h"
 
 struct daemon {
@@ -33,6 +33,8 @@ struct daemon {
 	struct xfrm_capture *capture;
 	struct peer *peer;
 	struct ctl *ctl;
+	struct vips *vips;		/* role per VIP, promotion and step-down */
+	struct keepalived_fifo *fifo;
 	struct event *sig_term, *sig_int, *sig_hup, *watchdog;
 	uint64_t own_gen;		/* dumps of our kernel, as bulk generations of `own` */
 	uint64_t own_dump_count;	/* entries the running dump added */
@@ -83,9 +85,29 @@ static void on_sa_update(void *ctx, const struct ha_sa *captured, bool counters_
 static void on_sa_delete(void *ctx, const struct ha_sa_key *key)
 {
 	struct daemon *d = ctx;
+	const struct cache_sa_entry *e = cache_sa_lookup(d->own, key);
+	bool report = vips_reports_removals(d->vips, e ? e->vip : CACHE_VIP_NONE);
 
 	cache_sa_delete(d->own, key);
-	peer_sa_deleted(d->peer, key);
+	if (report)
+		peer_sa_deleted(d->peer, key);
+}
+
+/* A policy removed by our own step-down is handed over, not news for the peer. */
+static bool policy_removal_reported(const struct daemon *d, const struct ha_policy *pol)
+{
+	for (unsigned i = 0; i < d->conf->n_vips; i++) {
+		const struct conf_vip *v = &d->conf->vips[i];
+		struct ha_addr a = { .family = v->address.family };
+
+		if (a.family == AF_INET)
+			a.v4 = v->address.v4;
+		else
+			a.v6 = v->address.v6;
+		if (takeover_policy_is_vip(pol, &a) && !vips_reports_removals(d->vips, (int)i))
+			return false;
+	}
+	return true;
 }
 
 static void on_policy_update(void *ctx, const struct ha_policy *pol)
@@ -103,7 +125,8 @@ static void on_policy_delete(void *ctx, const struct ha_policy *pol)
 	struct ha_policy_key key = ha_policy_key_of(pol);
 
 	cache_policy_delete(d->own, &key);
-	peer_policy_deleted(d->peer, &key);
+	if (policy_removal_reported(d, pol))
+		peer_policy_deleted(d->peer, &key);
 }
 
 static void on_dump_begin(void *ctx)
@@ -134,25 +157,6 @@ static void on_dump_end(void *ctx)
 }
 
 /* ---------------------------------------------------------------- control socket */
-
-static bool address_is_local(const struct conf_addr *a)
-{
-	struct ifaddrs *ifs, *i;
-	bool found = false;
-
-	if (getifaddrs(&ifs) != 0)
-		return false;
-	for (i = ifs; i && !found; i = i->ifa_next) {
-		if (!i->ifa_addr || i->ifa_addr->sa_family != a->family)
-			continue;
-		if (a->family == AF_INET)
-			found = !memcmp(&((struct sockaddr_in *)i->ifa_addr)->sin_addr, &a->v4, 4);
-		else
-			found = !memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, &a->v6, 16);
-	}
-	freeifaddrs(ifs);
-	return found;
-}
 
 static const char *path_state_word(enum path_state st)
 {
@@ -200,6 +204,55 @@ static unsigned daemon_paths(const struct daemon *d, struct ctl_path_status *out
 	return k;
 }
 
+static struct json_object *takeover_json(const struct vip_takeover *t)
+{
+	struct json_object *o;
+
+	if (!t->valid)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "kind", json_object_new_string(t->promotion ? "promote" : "demote"));
+	json_object_object_add(o, "at_ms", json_object_new_int64((int64_t)t->at_wall_ms));
+	json_object_object_add(o, "queued_ms", json_object_new_double(t->queued_us / 1000.0));
+	json_object_object_add(o, "total_ms", json_object_new_double(t->res.total_us / 1000.0));
+	json_object_object_add(o, "sas_ms", json_object_new_double(t->res.sas_us / 1000.0));
+	json_object_object_add(o, "policies_ms", json_object_new_double(t->res.policies_us / 1000.0));
+	json_object_object_add(o, "routes_ms", json_object_new_double(t->res.routes_us / 1000.0));
+	if (t->promotion) {
+		json_object_object_add(o, "sas", json_object_new_int(t->res.sas_installed));
+		json_object_object_add(o, "sas_failed", json_object_new_int(t->res.sas_failed));
+		json_object_object_add(o, "sas_near_exhaustion",
+				       json_object_new_int(t->res.sas_near_exhaustion));
+		json_object_object_add(o, "policies", json_object_new_int(t->res.policies_installed));
+		json_object_object_add(o, "policies_failed", json_object_new_int(t->res.policies_failed));
+		json_object_object_add(o, "routes", json_object_new_int(t->res.routes_added));
+		json_object_object_add(o, "routes_failed", json_object_new_int(t->res.routes_failed));
+	} else {
+		json_object_object_add(o, "sas", json_object_new_int(t->res.sas_removed));
+		json_object_object_add(o, "policies", json_object_new_int(t->res.policies_removed));
+		json_object_object_add(o, "routes", json_object_new_int(t->res.routes_removed));
+	}
+	return o;
+}
+
+/* Each VIP's last promotion or step-down, and its role counters, into status' vips[]. */
+static void status_add_takeovers(const struct daemon *d, struct json_object *data)
+{
+	struct json_object *arr;
+
+	if (!json_object_object_get_ex(data, "vips", &arr))
+		return;
+	for (size_t i = 0; i < json_object_array_length(arr) && i < d->conf->n_vips; i++) {
+		struct json_object *o = json_object_array_get_idx(arr, i);
+		const struct role *r = vips_role(d->vips, (unsigned)i);
+
+		json_object_object_add(o, "state", json_object_new_string(role_state_name(r->state)));
+		json_object_object_add(o, "promotions", json_object_new_int64((int64_t)r->promotions));
+		json_object_object_add(o, "demotions", json_object_new_int64((int64_t)r->demotions));
+		json_object_object_add(o, "last_takeover", takeover_json(vips_last(d->vips, (unsigned)i)));
+	}
+}
+
 static int handle_status(struct json_object *args, struct json_object *data, char *err,
 			 size_t errlen, void *ctx)
 {
@@ -224,9 +277,8 @@ static int handle_status(struct json_object *args, struct json_object *data, cha
 		vips[i].name = d->conf->vips[i].name;
 		conf_addr_format(&d->conf->vips[i].address, vips[i].address, sizeof(vips[i].address));
 		vips[i].instance = d->conf->vips[i].instance;
-		/* Until keepalived tells us (takeover), the VIP's presence says who is active. */
-		vips[i].role = address_is_local(&d->conf->vips[i].address) ? "active" : "standby";
-		vips[i].vrrp_state = "unknown";
+		vips[i].role = role_name(vips_role(d->vips, i));
+		vips[i].vrrp_state = role_vrrp_name(vips_role(d->vips, i));
 	}
 	peer_get_session_stats(d->peer, &ss);
 	for (i = 1; i < sizeof(ss.decode_errors) / sizeof(ss.decode_errors[0]); i++) {
@@ -250,8 +302,10 @@ static int handle_status(struct json_object *args, struct json_object *data, cha
 	st.replays = ss.frames_replayed;
 	st.records_sent = ss.records_out;
 	st.records_received = ss.records_in;
+	st.in_sync = st.in_sync || vips_any_master(d->vips);
 	if (ctl_status_json(&st, d->held, d->ctl, peer_now_ms(), data) != 0)
 		return -1;
+	status_add_takeovers(d, data);
 
 	/* What the documented object does not cover yet: our own capture,
 	 * lag percentiles, and that takeover is not built. */
@@ -276,7 +330,8 @@ static int handle_status(struct json_object *args, struct json_object *data, cha
 	json_object_object_add(extra, "transport_garbage", json_object_new_int64((int64_t)ts.garbage));
 	json_object_object_add(extra, "held_memory_bytes",
 			       json_object_new_int64((int64_t)cache_memory_bytes(d->held)));
-	json_object_object_add(extra, "takeover", json_object_new_string("not built yet: sync only"));
+	json_object_object_add(extra, "takeover", json_object_new_string(
+		"kernel-only: ESP SAs, policies and routes; IKE SAs stay with pluto until the pluto patch"));
 	json_object_object_add(data, "agent", extra);
 	return 0;
 }
@@ -340,17 +395,81 @@ static int handle_check(struct json_object *args, struct json_object *data, char
 			size_t errlen, void *ctx)
 {
 	struct daemon *d = ctx;
-	bool ok = peer_in_sync(d->peer);
+	bool master = vips_any_master(d->vips);
+	bool ok = master || peer_in_sync(d->peer);
 
 	(void)args;
 	(void)err;
 	(void)errlen;
+	/* A master holds the truth itself: failing it would only move the VIP
+	 * to a node that knows less. */
 	json_object_object_add(data, "in_sync", json_object_new_boolean(ok));
 	json_object_object_add(data, "reason", json_object_new_string(
-		ok ? "holding a complete snapshot from the peer"
-		   : peer_is_up(d->peer) ? "first snapshot from the peer not complete yet"
-					 : "no snapshot from the peer yet and the peer is not connected"));
+		master ? "master: this node's kernel holds the state"
+		: ok ? "holding a complete snapshot from the peer"
+		: peer_is_up(d->peer) ? "first snapshot from the peer not complete yet"
+		: "no snapshot from the peer, or unsent changes, and the peer is not connected"));
 	return 0;
+}
+
+static void on_keepalived(const struct keepalived_event *ev, void *ctx)
+{
+	struct daemon *d = ctx;
+	char err[CTL_ERR_MAX];
+
+	if (vips_keepalived(d->vips, ev, err, sizeof(err)) != 0)
+		log_info("keepalived: %s %s %s: %s", keepalived_type_name(ev->type), ev->name,
+			 role_event_name(ev->event), err);
+}
+
+/* keepalived's notify script, through hasyncctl: queued, answered at once. */
+static int handle_notify(struct json_object *args, struct json_object *data, char *err,
+			 size_t errlen, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct keepalived_event ev;
+
+	if (keepalived_parse_json(args, &ev, err, errlen) != KEEPALIVED_OK)
+		return -1;
+	log_info("keepalived: %s %s is %s", keepalived_type_name(ev.type), ev.name,
+		 role_event_name(ev.event));
+	if (vips_keepalived(d->vips, &ev, err, errlen) != 0)
+		return -1;
+	json_object_object_add(data, "queued", json_object_new_int((int)vips_queued(d->vips)));
+	return 0;
+}
+
+static int handle_manual(struct json_object *args, struct json_object *data, char *err,
+			 size_t errlen, void *ctx, bool promote)
+{
+	struct daemon *d = ctx;
+	struct json_object *name;
+
+	if (!json_object_object_get_ex(args, "vip", &name) || !json_object_is_type(name, json_type_string)) {
+		snprintf(err, errlen, "args.vip: the VIP's name is missing");
+		return -1;
+	}
+	log_info("control: %s %s asked by the operator", promote ? "promote" : "demote",
+		 json_object_get_string(name));
+	if (vips_manual(d->vips, json_object_get_string(name), promote, err, errlen) != 0)
+		return -1;
+	/* Maintenance is interactive: answer once it is done. */
+	vips_run_queue(d->vips);
+	json_object_object_add(data, promote ? "promoted" : "demoted",
+			       json_object_new_string(json_object_get_string(name)));
+	return 0;
+}
+
+static int handle_promote(struct json_object *args, struct json_object *data, char *err,
+			  size_t errlen, void *ctx)
+{
+	return handle_manual(args, data, err, errlen, ctx, true);
+}
+
+static int handle_demote(struct json_object *args, struct json_object *data, char *err,
+			 size_t errlen, void *ctx)
+{
+	return handle_manual(args, data, err, errlen, ctx, false);
 }
 
 /* ---------------------------------------------------------------- process */
@@ -473,6 +592,11 @@ static int daemon_init(struct daemon *d)
 		log_err("cannot set up the sync transport");
 		return -1;
 	}
+	d->vips = vips_new(d->base, d->conf, d->held);
+	if (!d->vips) {
+		log_err("cannot set up takeover (netlink)");
+		return -1;
+	}
 	memset(&thr, 0, sizeof(thr));
 	thr.replay_in = d->conf->replay_interval_in;
 	thr.replay_out = d->conf->replay_interval_out;
@@ -493,6 +617,17 @@ static int daemon_init(struct daemon *d)
 	ctl_register(d->ctl, "peers", handle_peers, d);
 	ctl_register(d->ctl, "resync", handle_resync, d);
 	ctl_register(d->ctl, "check", handle_check, d);
+	ctl_register(d->ctl, "notify", handle_notify, d);
+	ctl_register(d->ctl, "promote", handle_promote, d);
+	ctl_register(d->ctl, "demote", handle_demote, d);
+	if (d->conf->notify_fifo[0]) {
+		d->fifo = keepalived_fifo_open(d->base, d->conf->notify_fifo, on_keepalived, d, err,
+					       sizeof(err));
+		if (!d->fifo) {
+			log_err("notify-fifo %s: %s", d->conf->notify_fifo, err);
+			return -1;
+		}
+	}
 
 	d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
 	d->sig_int = evsignal_new(d->base, SIGINT, on_signal, d);
@@ -525,6 +660,8 @@ static void daemon_free(struct daemon *d)
 	if (d->watchdog)
 		event_free(d->watchdog);
 	ctl_free(d->ctl);
+	keepalived_fifo_free(d->fifo);
+	vips_free(d->vips);
 	xfrm_capture_free(d->capture);
 	peer_free(d->peer);
 	cache_free(d->own);

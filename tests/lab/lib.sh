@@ -309,6 +309,7 @@ vrrp_sync_group G_HA {
 		VI_IN
 	}
 	notify $dir/notify.sh
+	$([ "${LAB_TRACK_CHECK:-0}" = 1 ] && echo sync_group_tracking_weight)
 }
 vrrp_instance VI_OUT {
 	state BACKUP
@@ -378,11 +379,13 @@ lab_crash() {
 	sleep 0.2
 }
 
-# The host comes back, cleaned as after a reboot: no XFRM state, links up.
+# The host comes back, cleaned as after a reboot: no XFRM state, no routes
+# but the connected ones, links up.
 lab_revive() {
 	local host=$1 ifname
 	in_ns "$host" ip xfrm state flush
 	in_ns "$host" ip xfrm policy flush
+	in_ns "$host" ip route flush proto 201 2>/dev/null
 	for ifname in $(in_ns "$host" ls /sys/class/net); do
 		in_ns "$host" ip link set "$ifname" up
 	done
@@ -468,7 +471,10 @@ sync
 
 vip outside
 	address=$VIP_OUT
-	instance=VI_OUT
+	instance=${LAB_VIP_INSTANCE:-G_HA}
+	rri=yes
+	route-table=main
+	route-metric=50
 EOF
 }
 

@@ -1,0 +1,94 @@
+# failover: stateful failovers with hasyncd. Steady traffic through a
+# remote-initiated tunnel while the VIP moves back and forth, alternating a
+# graceful failover (keepalived stops) and a crash (every process of the
+# master killed, its links cut). The new master promotes the SAs it holds
+# for the VIP; the node that stepped down removes its own. After each:
+# traffic gap, loss, the remote's replay errors (must stay 0) and new IKE
+# SAs, routes only on the master, no SA left on the node that stepped down.
+
+TUNNELS=${TUNNELS:-3}
+FAILOVERS=${FAILOVERS:-10}
+LAB_AGENT=1
+lab_topology
+for n in $(seq 1 $((TUNNELS - 1))); do
+	in_ns remote ip addr add "10.2.$n.1/24" dev eth-in
+done
+for h in gw1 gw2 remote; do lab_pluto_conf "$h" "$TUNNELS"; done
+lab_keepalived_conf gw1 150
+lab_keepalived_conf gw2 100
+for h in gw1 gw2 remote; do lab_pluto_start "$h"; done
+for h in gw1 gw2; do lab_hasyncd_conf "$h"; lab_hasyncd_start "$h"; done
+lab_keepalived_start gw1
+lab_wait 10 lab_has_vip gw1
+lab_keepalived_start gw2
+pluto_whack remote --listen >/dev/null
+
+all_up() {
+	local n
+	for n in $(seq 1 "$TUNNELS"); do lab_tunnel_up remote "tun$n" || return 1; done
+}
+in_sync() { hactl "$1" check >/dev/null; }
+other() { [ "$1" = gw1 ] && echo gw2 || echo gw1; }
+# The standby holds exactly the SAs of the master's kernel.
+holds_master() { [ "$(kernel_sas "$1" | cut -d' ' -f1,2)" = "$(held_sas "$2" | cut -d' ' -f1,2)" ]; }
+vip_sas() { kernel_sas "$1" | wc -l; }
+our_routes() { in_ns "$1" ip route show proto 201 | wc -l; }
+
+lab_check "$TUNNELS tunnels up between remote and the VIP on gw1" lab_wait 60 all_up
+lab_check "traffic flows through the tunnel" lab_wait 10 lab_ping_through
+lab_check "gw2 holds every SA of gw1's kernel" lab_wait 10 holds_master gw1 gw2
+
+failovers=()
+master=gw1
+for i in $(seq 1 "$FAILOVERS"); do
+	standby=$(other "$master")
+	if [ $((i % 2)) -eq 1 ]; then mode=graceful; else mode=crash; fi
+	lab_log "failover $i ($mode): $master -> $standby"
+	ike0=$(pluto_ike_established remote)
+	seq0=$(xfrm_stat remote XfrmInStateSeqError)
+	lab_traffic_start "f$i"
+	sleep 2
+	case $mode in
+	graceful) lab_keepalived_stop "$master" ;;
+	crash) lab_crash "$master" ;;
+	esac
+	lab_check "$i $mode: VIP moved to $standby" lab_wait 10 lab_has_vip "$standby"
+	lab_check "$i $mode: traffic flows through $standby" lab_wait 20 lab_ping_through
+	sleep 2
+	traffic=$(lab_traffic_stop "f$i")
+	replays=$(( $(xfrm_stat remote XfrmInStateSeqError) - seq0 ))
+	ike=$(( $(pluto_ike_established remote) - ike0 ))
+	promote_ms=$(hactl "$standby" --json status |
+		jq '[.vips[] | .last_takeover | select(. != null and .kind == "promote") | .total_ms] | max // null | if . == null then null else (. * 1000 | round / 1000) end')
+	lab_log "$i $mode: $(echo "$traffic" | jq -c '{gap_ms, lost}') replays $replays new IKE SAs $ike promote ${promote_ms} ms"
+	lab_check "$i $mode: no replay errors on the remote" test "$replays" -eq 0
+	lab_check "$i $mode: $standby's kernel holds the VIP's SAs" test "$(vip_sas "$standby")" -ge $((2 * TUNNELS))
+	lab_check "$i $mode: reverse routes on $standby" test "$(our_routes "$standby")" -ge "$TUNNELS"
+	if [ "$mode" = graceful ]; then
+		lab_check "$i $mode: no SA of the VIP left on $master" lab_wait 5 test "$(vip_sas "$master")" -eq 0
+		lab_check "$i $mode: no reverse route left on $master" test "$(our_routes "$master")" -eq 0
+	fi
+	failovers+=("$(jq -n -c --arg mode "$mode" --argjson t "$traffic" --argjson ike "$ike" \
+		--argjson rep "$replays" --argjson pm "${promote_ms:-null}" \
+		'{mode: $mode, gap_ms: $t.gap_ms, lost: $t.lost, new_ike_sas_remote: $ike,
+		  replay_errors_remote: $rep, promote_ms: $pm}')")
+
+	# The old master comes back as the standby: keepalived restarted after a
+	# graceful stop; after a crash, a clean node (pluto, agent, keepalived).
+	if [ "$mode" = crash ]; then
+		lab_revive "$master"
+		lab_pluto_start "$master"
+		lab_hasyncd_start "$master"
+	fi
+	lab_keepalived_start "$master"
+	lab_check "$i: $master back as standby, in sync" lab_wait 15 in_sync "$master"
+	lab_check "$i: $master holds every SA of $standby's kernel" lab_wait 10 holds_master "$standby" "$master"
+	lab_check "$i: no SA of the VIP on $master" test "$(vip_sas "$master")" -eq 0
+	master=$standby
+done
+
+lab_result failover "$(printf '%s\n' "${failovers[@]}" | jq -s -c \
+	--arg adv "$LAB_ADVERT_INT" --arg dpd "$LAB_DPDDELAY" --arg rt "$LAB_RETRANSMIT_TIMEOUT" \
+	--argjson tunnels "$TUNNELS" \
+	'{failovers: ., settings: {tunnels: $tunnels, advert_int_s: ($adv | tonumber),
+	  dpddelay: $dpd, retransmit_timeout: $rt, agent: "hasyncd (kernel-only takeover)"}}')"
