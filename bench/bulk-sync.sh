@@ -42,5 +42,6 @@ jq --arg cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	         notes: "shared development machine; the guest is one UML process"},
 	  commit: $commit, agent_files_uncommitted: $dirty, lab_exit: $lab_exit} + .' "$res" >"$out.tmp"
 mv "$out.tmp" "$out"
-jq -r '.runs[] | "n=\(.n): kernel insert \(.kernel_insert_ms) ms, live sync \(.live_sync_ms) ms (\(.live_sync_sas_per_s) SAs/s), resync gw2 restart \(.resync_gw2_restart_ms) ms, gw1 restart \(.resync_gw1_restart_ms) ms, RSS \(.rss_per_sa_bytes) B/SA, cache \(.cache_bytes_per_sa) B/SA, complete \(.complete)"' "$out"
+# The headline figures; the rest (breakdown, phases, CPU) is in the file.
+jq -c '.runs[] | del(.detail)' "$out"
 echo "wrote $out"
