@@ -27,7 +27,8 @@
  * sent in batches on the socket's descriptor, one send() for up to
  * BATCH_MAX requests, then their ACKs read: one round trip per route would
  * cost as much as the SA installs themselves at 10,000 tunnels. The FIB
- * lookup of each peer is libnl's rtnl_route_lookup(), once per peer.
+ * lookups of the peers are batched the same way (RTM_GETROUTE, answers
+ * parsed by libnl's rtnl_route_parse()), once per distinct peer.
  * The "every route of ours" dump asks the kernel to filter by table and
  * protocol (NETLINK_GET_STRICT_CHK, Linux 4.20+): a router holding a full
  * BGP table must not copy it to us to find our few hundred routes.
@@ -37,7 +38,6 @@
 #define TX_MAX		(64 << 10)
 #define RX_MAX		(64 << 10)
 #define ERRS_LOGGED	20	/* failures logged per call; the rest are counted */
-#define PEERS_CACHED	64	/* next hops remembered per rri_add() call */
 
 struct rri {
 	struct nl_sock *sk;
@@ -88,55 +88,93 @@ static bool route_same_prefix(const struct rri_route *a, const struct rri_route 
 	return a->plen == b->plen && ha_addr_equal(&a->dst, &b->dst);
 }
 
-size_t rri_routes_from_policies(const struct ha_policy *const *pols, size_t n,
-				const struct ha_addr *vip, struct rri_route *out, size_t cap,
-				unsigned *conflicts)
+/* The route one policy calls for, if any. */
+static bool route_of(const struct ha_policy *p, const struct ha_addr *vip, struct rri_route *r)
+{
+	const struct ha_tmpl *t = NULL;
+	uint8_t maxlen;
+	int k;
+
+	if (p->dir != XFRM_POLICY_OUT || p->action != XFRM_POLICY_ALLOW)
+		return false;
+	for (k = 0; k < p->ntmpl && k < HA_TMPL_MAX; k++) {
+		if (p->tmpl[k].mode == XFRM_MODE_TUNNEL &&
+		    ha_addr_equal(&p->tmpl[k].saddr, vip) && addr_is_set(&p->tmpl[k].id.daddr)) {
+			t = &p->tmpl[k];
+			break;
+		}
+	}
+	if (t == NULL)
+		return false;
+	if (p->sel.daddr.family != AF_INET && p->sel.daddr.family != AF_INET6)
+		return false;
+	/* A route to the other family's prefix via this peer cannot exist. */
+	if (p->sel.daddr.family != t->id.daddr.family)
+		return false;
+	maxlen = p->sel.daddr.family == AF_INET ? 32 : 128;
+	if (p->sel.prefixlen_d > maxlen)
+		return false;
+	memset(r, 0, sizeof(*r));
+	r->dst = p->sel.daddr;
+	r->plen = p->sel.prefixlen_d;
+	prefix_mask(&r->dst, r->plen);
+	r->via = t->id.daddr;
+	return true;
+}
+
+struct cand {
+	struct rri_route r;
+	size_t idx;		/* the policy's position: the first one wins */
+	bool keep;
+};
+
+static int addr_bytes_cmp(const struct ha_addr *a, const struct ha_addr *b)
+{
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	if (a->family == AF_INET)
+		return memcmp(&a->v4, &b->v4, sizeof(a->v4));
+	if (a->family == AF_INET6)
+		return memcmp(&a->v6, &b->v6, sizeof(a->v6));
+	return 0;
+}
+
+static int cand_by_prefix(const void *x, const void *y)
+{
+	const struct cand *a = x, *b = y;
+	int c = addr_bytes_cmp(&a->r.dst, &b->r.dst);
+
+	if (c)
+		return c;
+	if (a->r.plen != b->r.plen)
+		return a->r.plen < b->r.plen ? -1 : 1;
+	return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+static int cand_by_idx(const void *x, const void *y)
+{
+	const struct cand *a = x, *b = y;
+
+	return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+/* Without memory for the sort: the same answer, quadratic, nothing allocated. */
+static size_t routes_slow(const struct ha_policy *const *pols, size_t n, const struct ha_addr *vip,
+			  struct rri_route *out, size_t cap, unsigned *nconf)
 {
 	size_t count = 0, i, j;
-	unsigned nconf = 0;
 
 	for (i = 0; i < n; i++) {
-		const struct ha_policy *p = pols[i];
-		const struct ha_tmpl *t = NULL;
-		struct rri_route r;
-		uint8_t maxlen;
+		struct rri_route r, q;
 		bool dup = false;
-		int k;
 
-		if (p->dir != XFRM_POLICY_OUT || p->action != XFRM_POLICY_ALLOW)
+		if (!route_of(pols[i], vip, &r))
 			continue;
-		for (k = 0; k < p->ntmpl && k < HA_TMPL_MAX; k++) {
-			if (p->tmpl[k].mode == XFRM_MODE_TUNNEL &&
-			    ha_addr_equal(&p->tmpl[k].saddr, vip) && addr_is_set(&p->tmpl[k].id.daddr)) {
-				t = &p->tmpl[k];
-				break;
-			}
-		}
-		if (t == NULL)
-			continue;
-		if (p->sel.daddr.family != AF_INET && p->sel.daddr.family != AF_INET6)
-			continue;
-		/* A route to the other family's prefix via this peer cannot exist. */
-		if (p->sel.daddr.family != t->id.daddr.family)
-			continue;
-		maxlen = p->sel.daddr.family == AF_INET ? 32 : 128;
-		if (p->sel.prefixlen_d > maxlen)
-			continue;
-
-		memset(&r, 0, sizeof(r));
-		r.dst = p->sel.daddr;
-		r.plen = p->sel.prefixlen_d;
-		prefix_mask(&r.dst, r.plen);
-		r.via = t->id.daddr;
-
-		/* Quadratic, but over the routes of one VIP, computed once
-		 * per promotion: fine up to the thousands. */
-		for (j = 0; j < count && j < cap; j++) {
-			if (route_same_prefix(&out[j], &r)) {
+		for (j = 0; j < i && !dup; j++) {
+			if (route_of(pols[j], vip, &q) && route_same_prefix(&q, &r)) {
 				dup = true;
-				if (!ha_addr_equal(&out[j].via, &r.via))
-					nconf++;
-				break;
+				if (!ha_addr_equal(&q.via, &r.via))
+					(*nconf)++;
 			}
 		}
 		if (dup)
@@ -145,9 +183,53 @@ size_t rri_routes_from_policies(const struct ha_policy *const *pols, size_t n,
 			out[count] = r;
 		count++;
 	}
+	return count;
+}
+
+size_t rri_routes_from_policies(const struct ha_policy *const *pols, size_t n,
+				const struct ha_addr *vip, struct rri_route *out, size_t cap,
+				unsigned *conflicts)
+{
+	struct cand *c;
+	size_t m = 0, kept = 0, i, g;
+	unsigned nconf = 0;
+
+	c = n ? malloc(n * sizeof(*c)) : NULL;
+	if (n && c == NULL) {
+		kept = routes_slow(pols, n, vip, out, cap, &nconf);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (route_of(pols[i], vip, &c[m].r)) {
+			c[m].idx = i;
+			c[m].keep = false;
+			m++;
+		}
+	}
+	/* One route per prefix, the first policy's; sorted, so n log n at
+	 * 10,000 tunnels. */
+	if (m == 0) {
+		free(c);
+		goto out;
+	}
+	qsort(c, m, sizeof(*c), cand_by_prefix);
+	for (g = 0; g < m; g = i) {
+		c[g].keep = true;
+		for (i = g + 1; i < m && route_same_prefix(&c[i].r, &c[g].r); i++)
+			if (!ha_addr_equal(&c[i].r.via, &c[g].r.via))
+				nconf++;
+	}
+	for (i = 0; i < m; i++)
+		if (c[i].keep)
+			c[kept++] = c[i];
+	qsort(c, kept, sizeof(*c), cand_by_idx);
+	for (i = 0; i < kept && i < cap; i++)
+		out[i] = c[i].r;
+	free(c);
+out:
 	if (conflicts)
 		*conflicts = nconf;
-	return count;
+	return kept;
 }
 
 static void addr_str(const struct ha_addr *a, char *buf, size_t len)
@@ -170,6 +252,14 @@ void rri_route_str(const struct rri_route *r, char *buf, size_t len)
 }
 
 /* ================================================================ netlink */
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 static struct nl_addr *nl_of(const struct ha_addr *a, int plen)
 {
@@ -365,8 +455,10 @@ static int batch_add(struct batch *b, struct nl_msg *msg, size_t obj)
 
 struct hop {
 	struct ha_addr peer;
-	struct nl_addr *gw;	/* NULL: lookup failed */
+	struct nl_addr *gw;	/* NULL: not resolved */
 	int oif;
+	int err;		/* why not */
+	uint32_t seq;
 };
 
 static void hops_free(struct hop *h, size_t n)
@@ -376,37 +468,150 @@ static void hops_free(struct hop *h, size_t n)
 	for (i = 0; i < n; i++)
 		if (h[i].gw)
 			nl_addr_put(h[i].gw);
+	free(h);
 }
 
-/* The next hop toward peer as the kernel sees it now. */
-static int hop_lookup(struct rri *r, const struct ha_addr *peer, struct hop *h)
+static int addr_cmp(const struct ha_addr *a, const struct ha_addr *b)
 {
-	struct nl_addr *dst = nl_of(peer, -1);
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	if (a->family == AF_INET)
+		return memcmp(&a->v4, &b->v4, sizeof(a->v4));
+	if (a->family == AF_INET6)
+		return memcmp(&a->v6, &b->v6, sizeof(a->v6));
+	return 0;
+}
+
+static int hop_cmp(const void *a, const void *b)
+{
+	return addr_cmp(&((const struct hop *)a)->peer, &((const struct hop *)b)->peer);
+}
+
+/* The answer to one lookup: the next hop toward the peer as the kernel sees it now. */
+static void hop_set(struct hop *h, struct nlmsghdr *nlh)
+{
 	struct rtnl_route *res = NULL;
 	struct rtnl_nexthop *nh;
 	struct nl_addr *gw;
-	int rc;
 
-	memset(h, 0, sizeof(*h));
-	h->peer = *peer;
-	if (dst == NULL)
-		return -ENOMEM;
-	rc = rtnl_route_lookup(r->sk, dst, &res);
-	if (rc < 0 || res == NULL) {
-		nl_addr_put(dst);
-		return rc < 0 ? -EHOSTUNREACH : -ENOENT;
+	if (rtnl_route_parse(nlh, &res) < 0 || res == NULL) {
+		h->err = -EINVAL;
+		return;
 	}
 	nh = rtnl_route_get_nnexthops(res) > 0 ? rtnl_route_nexthop_n(res, 0) : NULL;
 	gw = nh ? rtnl_route_nh_get_gateway(nh) : NULL;
 	h->oif = nh ? rtnl_route_nh_get_ifindex(nh) : 0;
-	if (gw) {
+	if (nh == NULL || rtnl_route_get_type(res) != RTN_UNICAST)
+		h->err = -ENETUNREACH;	/* local, blackhole, unreachable... */
+	else if (gw)
 		h->gw = nl_addr_clone(gw);	/* not on-link: through the peer's next hop */
-		nl_addr_put(dst);
-	} else {
-		h->gw = dst;			/* on-link: the peer itself */
-	}
+	else
+		h->gw = nl_of(&h->peer, -1);	/* on-link: the peer itself */
+	if (h->err == 0 && h->gw == NULL)
+		h->err = -ENOMEM;
 	rtnl_route_put(res);
-	return h->gw ? 0 : -ENOMEM;
+}
+
+/*
+ * RTM_GETROUTE for each peer, BATCH_MAX per send() (what libnl's
+ * rtnl_route_lookup() does one round trip at a time; thousands of peers
+ * make the difference).
+ */
+static void hops_resolve(struct rri *r, struct hop *hops, size_t n)
+{
+	size_t first, i;
+
+	for (first = 0; first < n; first += BATCH_MAX) {
+		size_t end = first + BATCH_MAX < n ? first + BATCH_MAX : n, len = 0, got = 0;
+
+		for (i = first; i < end; i++) {
+			struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETROUTE, 0);
+			struct nl_addr *dst = nl_of(&hops[i].peer, -1);
+			struct rtmsg rtm;
+			struct nlmsghdr *nlh;
+
+			memset(&rtm, 0, sizeof(rtm));
+			rtm.rtm_family = hops[i].peer.family;
+			rtm.rtm_dst_len = hops[i].peer.family == AF_INET ? 32 : 128;
+			hops[i].err = -ENOMEM;
+			if (msg && dst && nlmsg_append(msg, &rtm, sizeof(rtm), NLMSG_ALIGNTO) == 0 &&
+			    nla_put_addr(msg, RTA_DST, dst) == 0 &&
+			    len + NLMSG_ALIGN(nlmsg_hdr(msg)->nlmsg_len) <= TX_MAX) {
+				nlh = nlmsg_hdr(msg);
+				nlh->nlmsg_seq = hops[i].seq = nl_socket_use_seq(r->sk);
+				nlh->nlmsg_flags |= NLM_F_REQUEST;
+				memcpy(r->tx + len, nlh, nlh->nlmsg_len);
+				len += NLMSG_ALIGN(nlh->nlmsg_len);
+				hops[i].err = 1;	/* asked */
+			}
+			if (dst)
+				nl_addr_put(dst);
+			if (msg)
+				nlmsg_free(msg);
+			if (hops[i].err != 1)
+				got++;
+		}
+		if (len && send(r->fd, r->tx, len, 0) < 0) {
+			for (i = first; i < end; i++)
+				if (hops[i].err == 1)
+					hops[i].err = -errno;
+			continue;
+		}
+		while (got < end - first) {
+			struct nlmsghdr *nlh;
+			ssize_t m = recv(r->fd, r->rx, RX_MAX, 0);
+			int rem;
+
+			if (m < 0) {
+				if (errno == EINTR)
+					continue;
+				for (i = first; i < end; i++)
+					if (hops[i].err == 1)
+						hops[i].err = -ETIMEDOUT;
+				break;
+			}
+			rem = (int)m;
+			for (nlh = (struct nlmsghdr *)r->rx; NLMSG_OK(nlh, rem); nlh = NLMSG_NEXT(nlh, rem)) {
+				for (i = first; i < end; i++)
+					if (hops[i].seq == nlh->nlmsg_seq && hops[i].err == 1)
+						break;
+				if (i == end)
+					continue;
+				got++;
+				hops[i].err = 0;
+				if (nlh->nlmsg_type == NLMSG_ERROR) {
+					const struct nlmsgerr *e = NLMSG_DATA(nlh);
+
+					hops[i].err = nlh->nlmsg_len >= NLMSG_HDRLEN + sizeof(*e) && e->error ?
+					    e->error : -EIO;
+				} else if (nlh->nlmsg_type == RTM_NEWROUTE) {
+					hop_set(&hops[i], nlh);
+				} else {
+					hops[i].err = -EIO;
+				}
+			}
+		}
+	}
+}
+
+/* The distinct peers of the routes, sorted (bsearch), resolved. */
+static struct hop *hops_of(struct rri *r, const struct rri_route *routes, size_t n, size_t *nh)
+{
+	struct hop *h = calloc(n, sizeof(*h));
+	size_t i, k = 0;
+
+	*nh = 0;
+	if (h == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		h[i].peer = routes[i].via;
+	qsort(h, n, sizeof(*h), hop_cmp);
+	for (i = 0; i < n; i++)
+		if (k == 0 || addr_cmp(&h[k - 1].peer, &h[i].peer) != 0)
+			h[k++] = h[i];
+	hops_resolve(r, h, k);
+	*nh = k;
+	return h;
 }
 
 static struct rtnl_route *route_new(const struct rri_params *p, const struct rri_route *rt)
@@ -463,10 +668,11 @@ static void add_results(struct batch *b, const struct rri_route *routes, unsigne
 int rri_add(struct rri *r, const struct rri_params *p, const struct rri_route *routes, size_t n,
 	    unsigned *added, unsigned *failed)
 {
-	struct hop hops[PEERS_CACHED];
-	size_t nhops = 0, i, k;
 	unsigned ok = 0, bad = 0, logged = 0;
+	uint64_t t0, t1;
+	struct hop *hops, key;
 	struct batch *b;
+	size_t nhops, i;
 
 	if (added)
 		*added = 0;
@@ -476,40 +682,31 @@ int rri_add(struct rri *r, const struct rri_params *p, const struct rri_route *r
 		return -EINVAL;
 	if (n == 0)
 		return 0;
+	t0 = mono_us();
 	b = malloc(sizeof(*b));
-	if (b == NULL)
+	hops = b ? hops_of(r, routes, n, &nhops) : NULL;
+	if (hops == NULL) {
+		free(b);
 		return -ENOMEM;
+	}
 	batch_init(b, r);
+	t1 = mono_us();
 
 	for (i = 0; i < n; i++) {
 		const struct rri_route *rt = &routes[i];
-		struct hop *h = NULL;
 		struct rtnl_route *route;
 		struct rtnl_nexthop *nh;
 		struct nl_msg *msg = NULL;
+		struct hop *h;
 		int rc;
 
-		for (k = 0; k < nhops; k++)
-			if (ha_addr_equal(&hops[k].peer, &rt->via))
-				h = &hops[k];
-		if (h == NULL) {
-			/* Lookups go through libnl's synchronous path: flush
-			 * first so that no ACK of ours is pending. */
-			add_results(b, routes, &ok, &bad, &logged);
-			if (nhops == PEERS_CACHED) {
-				hops_free(hops, nhops);	/* a full cache starts over */
-				nhops = 0;
-			}
-			h = &hops[nhops++];
-			rc = hop_lookup(r, &rt->via, h);
-			if (rc < 0) {
-				bad++;
-				report("resolve the next hop of", rt, rc, "", &logged);
-				continue;
-			}
-		}
-		if (h->gw == NULL) {
+		memset(&key, 0, sizeof(key));
+		key.peer = rt->via;
+		h = bsearch(&key, hops, nhops, sizeof(*hops), hop_cmp);
+		if (h == NULL || h->gw == NULL) {
 			bad++;
+			report("resolve the next hop of", rt, h && h->err < 0 ? h->err : -EHOSTUNREACH,
+			    "", &logged);
 			continue;
 		}
 		route = route_new(p, rt);
@@ -534,7 +731,8 @@ int rri_add(struct rri *r, const struct rri_params *p, const struct rri_route *r
 			report("build", rt, -ENOMEM, nl_geterror(rc), &logged);
 			continue;
 		}
-		if (batch_add(b, msg, i) == -ENOSPC) {
+		rc = batch_add(b, msg, i);
+		if (rc == -ENOSPC) {
 			add_results(b, routes, &ok, &bad, &logged);
 			rc = batch_add(b, msg, i);
 		}
@@ -545,6 +743,8 @@ int rri_add(struct rri *r, const struct rri_params *p, const struct rri_route *r
 	add_results(b, routes, &ok, &bad, &logged);
 	hops_free(hops, nhops);
 	free(b);
+	log_debug("rri: %zu routes via %zu peers: next hops resolved in %llu us, routes added in %llu us",
+	    n, nhops, (unsigned long long)(t1 - t0), (unsigned long long)(mono_us() - t1));
 	if (logged > ERRS_LOGGED)
 		log_warn("rri: %u more route failures not logged", logged - ERRS_LOGGED);
 	if (added)

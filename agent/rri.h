@@ -33,8 +33,10 @@ struct rri_route {
  * VIP: the selector's destination prefix via the template's destination.
  * One route per prefix (the first policy in the given order wins; a later
  * one naming another peer for the same prefix is left out and counted in
- * *conflicts if not NULL). Writes at most cap routes to out and returns how
- * many routes there are (may exceed cap: call again with more room).
+ * *conflicts if not NULL), in the policies' order. Writes at most cap
+ * routes to out and returns how many routes there are (may exceed cap:
+ * call again with more room). No I/O; n log n with a scratch array, the
+ * same answer in n^2 without one when memory is short.
  */
 size_t rri_routes_from_policies(const struct ha_policy *const *pols, size_t n,
 				const struct ha_addr *vip, struct rri_route *out, size_t cap,

@@ -513,6 +513,46 @@ static void test_routes_duplicates(void **state)
 	assert_int_equal(r[1].dst.v4.s_addr, 0);
 }
 
+static void test_routes_many(void **state)
+{
+	struct ha_addr vip = ha4(VIP);
+	size_t n = 10000, i, got;
+	struct ha_policy *pol = calloc(n, sizeof(*pol));
+	const struct ha_policy **pp = calloc(n, sizeof(*pp));
+	struct rri_route *r = calloc(n, sizeof(*r));
+	unsigned conflicts = 0;
+	char dst[32], s[128];
+
+	(void)state;
+	assert_non_null(pol);
+	assert_non_null(pp);
+	assert_non_null(r);
+	/* 5,000 remote subnets, each named twice: the second time through
+	 * another peer for one in ten. */
+	for (i = 0; i < n; i++) {
+		unsigned t = (unsigned)(i % 5000);
+
+		snprintf(dst, sizeof(dst), "10.%u.%u.0", 128 + t / 256, t % 256);
+		policy(&pol[i], XFRM_POLICY_OUT, "10.1.0.0", 24, dst, 24, VIP,
+		    i >= 5000 && t % 10 == 0 ? PEER2 : PEER, XFRM_MODE_TUNNEL);
+		pp[i] = &pol[i];
+	}
+	got = rri_routes_from_policies(pp, n, &vip, r, n, &conflicts);
+	assert_int_equal(got, 5000);
+	assert_int_equal(conflicts, 500);
+	/* In the policies' order, each through the first policy's peer. */
+	rri_route_str(&r[0], s, sizeof(s));
+	assert_string_equal(s, "10.128.0.0/24 via 192.0.2.100");
+	rri_route_str(&r[4999], s, sizeof(s));
+	assert_string_equal(s, "10.147.135.0/24 via 192.0.2.100");
+	/* The count does not depend on the room given. */
+	assert_int_equal(rri_routes_from_policies(pp, n, &vip, NULL, 0, NULL), 5000);
+	assert_int_equal(rri_routes_from_policies(pp, n, &vip, r, 10, NULL), 5000);
+	free(pol);
+	free(pp);
+	free(r);
+}
+
 static void test_routes_v6(void **state)
 {
 	struct ha_addr vip = ha6("2001:db8::1");
@@ -795,6 +835,7 @@ int main(void)
 		cmocka_unit_test(test_policy_is_vip),
 		cmocka_unit_test(test_routes_basic),
 		cmocka_unit_test(test_routes_duplicates),
+		cmocka_unit_test(test_routes_many),
 		cmocka_unit_test(test_routes_v6),
 		cmocka_unit_test(test_sa_msg_aead_esn),
 		cmocka_unit_test(test_sa_msg_cbc_legacy_in),

@@ -14,6 +14,7 @@
 
 #include <event2/event.h>
 #include <json-c/json.h>
+#include <netlink/msg.h>
 
 #include "cache.h"
 #include "log.h"
@@ -38,6 +39,7 @@ struct opts {
 	unsigned count;
 	uint32_t spi_base;
 	uint32_t oseq, seq;
+	bool policies;
 };
 
 static uint64_t mono_us(void)
@@ -396,6 +398,48 @@ static int cmd_demote(const struct opts *o)
 	return rc == 0 || rc == -EIO ? 0 : 1;
 }
 
+/*
+ * The userspace half of a promotion alone: counters advanced and every
+ * NEWSA request built (libnl-xfrm), nothing sent. Promotion time minus
+ * this is the kernel's share.
+ */
+static int cmd_buildcost(const struct opts *o)
+{
+	const struct cache_sa_entry **list = NULL;
+	struct ha_replay *r = malloc(sizeof(*r));
+	struct cache *c = cache_for(&o->vip);
+	uint64_t t0, bytes = 0;
+	size_t n, i;
+	json_object *j;
+
+	if (c == NULL || r == NULL || file_read(c, o->file) < 0)
+		return 1;
+	n = cache_sa_list(c, true, 0, &list);
+	if (n == (size_t)-1)
+		return 1;
+	t0 = mono_us();
+	for (i = 0; i < n; i++) {
+		struct nl_msg *msg;
+
+		takeover_advance_replay(&list[i]->sa, list[i]->dir, &o->tp, r);
+		if (takeover_sa_msg(&list[i]->sa, r, XFRM_MSG_NEWSA, &msg) == 0) {
+			bytes += nlmsg_hdr(msg)->nlmsg_len;
+			takeover_msg_free(msg);
+		}
+	}
+	j = json_object_new_object();
+	json_object_object_add(j, "ev", json_object_new_string("buildcost"));
+	json_object_object_add(j, "sas", json_object_new_int64((int64_t)n));
+	json_object_object_add(j, "build_us", json_object_new_int64((int64_t)(mono_us() - t0)));
+	json_object_object_add(j, "bytes", json_object_new_int64((int64_t)bytes));
+	emit(j);
+	explicit_bzero(r, sizeof(*r));
+	free(r);
+	free(list);
+	cache_free(c);
+	return 0;
+}
+
 /* Every route of ours in the table (rri_remove() with no list). */
 static int cmd_rri_flush(const struct opts *o)
 {
@@ -423,7 +467,8 @@ static int cmd_rri_flush(const struct opts *o)
  * count SAs, alternately out of the VIP (even i) and into it (odd i), one
  * peer per pair in 100.64.0.0/10, AES-GCM (160-bit key: 128 + salt), ESN
  * with a 128-packet window and counters; the same SAs as an ip -batch
- * file, counters included, for the kernel's own insert rate.
+ * file, counters included, for the kernel's own insert rate. --policies:
+ * each tunnel's three policies and its route too.
  */
 static int cmd_synth(const struct opts *o)
 {
@@ -483,6 +528,55 @@ static int cmd_synth(const struct opts *o)
 		    "aead rfc4106(gcm(aes)) 0x%s 128\n", i % 2 ? peer : vip, i % 2 ? vip : peer,
 		    o->spi_base + i, 10000 + t, seq, oseq, key);
 	}
+	/* A tunnel's policies (out, in, fwd) toward its own remote /32 in
+	 * 10.128.0.0/9; in the batch file with the route RRI would add. */
+	for (i = 0; o->policies && i < o->count / 2 && rc == 0; i++) {
+		static const uint8_t dirs[3] = { XFRM_POLICY_OUT, XFRM_POLICY_IN, XFRM_POLICY_FWD };
+		static const char *const dname[3] = { "out", "in", "fwd" };
+		char peer[32], remote[32];
+		struct ha_policy pol;
+		unsigned d;
+
+		snprintf(peer, sizeof(peer), "100.64.%u.%u", (i >> 8) & 255, i & 255);
+		snprintf(remote, sizeof(remote), "10.%u.%u.%u", 128 + ((i >> 16) & 127), (i >> 8) & 255,
+		    i & 255);
+		for (d = 0; d < 3 && rc == 0; d++) {
+			bool out = dirs[d] == XFRM_POLICY_OUT;
+			struct ha_addr local, rem, pa;
+
+			memset(&pol, 0, sizeof(pol));
+			memset(&local, 0, sizeof(local));
+			memset(&rem, 0, sizeof(rem));
+			memset(&pa, 0, sizeof(pa));
+			local.family = rem.family = pa.family = AF_INET;
+			inet_pton(AF_INET, "10.1.0.0", &local.v4);
+			inet_pton(AF_INET, remote, &rem.v4);
+			inet_pton(AF_INET, peer, &pa.v4);
+			pol.sel.family = AF_INET;
+			pol.sel.saddr = out ? local : rem;
+			pol.sel.prefixlen_s = out ? 24 : 32;
+			pol.sel.daddr = out ? rem : local;
+			pol.sel.prefixlen_d = out ? 32 : 24;
+			pol.dir = dirs[d];
+			pol.priority = 1000;
+			pol.action = XFRM_POLICY_ALLOW;
+			pol.ntmpl = 1;
+			pol.tmpl[0].family = AF_INET;
+			pol.tmpl[0].saddr = out ? o->vip : pa;
+			pol.tmpl[0].id.daddr = out ? pa : o->vip;
+			pol.tmpl[0].id.proto = IPPROTO_ESP;
+			pol.tmpl[0].mode = XFRM_MODE_TUNNEL;
+			pol.tmpl[0].reqid = 10000 + i;
+			pol.tmpl[0].aalgos = pol.tmpl[0].ealgos = pol.tmpl[0].calgos = ~0u;
+			rc = cache_policy_add(c, &pol, now_ms(), false);
+			fprintf(b, "xfrm policy add src %s/%u dst %s/%u dir %s priority 1000 "
+			    "tmpl src %s dst %s proto esp reqid %u mode tunnel\n",
+			    out ? "10.1.0.0" : remote, out ? 24 : 32, out ? remote : "10.1.0.0",
+			    out ? 32 : 24, dname[d], out ? vip : peer, out ? peer : vip, 10000 + i);
+		}
+		fprintf(b, "route replace %s/32 via %s proto %u metric %u\n", remote, peer,
+		    o->rri.protocol, o->rri.metric);
+	}
 	explicit_bzero(sa, sizeof(*sa));
 	free(sa);
 	fclose(b);
@@ -501,9 +595,10 @@ static void usage(void)
 	    "       takeover_probe promote --vip A --file F [--replay-in N] [--replay-out N] [--margin N]\n"
 	    "                      [--twice] [--rri] [--table T] [--metric M] [--proto P]\n"
 	    "       takeover_probe demote  --vip A [--rri] [--table T] [--metric M] [--proto P]\n"
+	    "       takeover_probe buildcost --vip A --file F   (build the requests, send nothing)\n"
 	    "       takeover_probe rri-flush [--table T] [--proto P]\n"
 	    "       takeover_probe synth   --vip A --file F --batch B --count N [--spi-base S]\n"
-	    "                      [--oseq N] [--seq N]\n");
+	    "                      [--oseq N] [--seq N] [--policies]\n");
 	exit(2);
 }
 
@@ -526,6 +621,7 @@ int main(int argc, char **argv)
 		{ "oseq", required_argument, NULL, 'O' },
 		{ "seq", required_argument, NULL, 'S' },
 		{ "twice", no_argument, NULL, '2' },
+		{ "policies", no_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -603,6 +699,9 @@ int main(int argc, char **argv)
 		case '2':
 			twice = true;
 			break;
+		case 'P':
+			o.policies = true;
+			break;
 		case 'v':
 			level = LOG_DEBUG;
 			break;
@@ -621,6 +720,8 @@ int main(int argc, char **argv)
 		return cmd_promote(&o, twice);
 	if (!strcmp(cmd, "demote"))
 		return cmd_demote(&o);
+	if (!strcmp(cmd, "buildcost") && o.file)
+		return cmd_buildcost(&o);
 	if (!strcmp(cmd, "synth") && o.file && o.batch)
 		return cmd_synth(&o);
 	usage();
