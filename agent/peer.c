@@ -97,12 +97,25 @@ static bool peer_established(const struct peer *p)
 	return session_state(p->session) == SESSION_ESTABLISHED;
 }
 
-void peer_sa_changed(struct peer *p, const struct ha_sa *sa, bool counters_only)
+/*
+ * Whether a change of ours goes out as a live record. Not while the link is
+ * down (the next association starts with a snapshot), nor while our view is
+ * incomplete (a dump is running, and a snapshot follows when it ends:
+ * sending each dumped SA live as well would send everything twice).
+ */
+static bool peer_live(struct peer *p)
 {
 	if (!peer_established(p)) {
 		p->dirty_while_down = true;
-		return;
+		return false;
 	}
+	return p->own_ready;
+}
+
+void peer_sa_changed(struct peer *p, const struct ha_sa *sa, bool counters_only)
+{
+	if (!peer_live(p))
+		return;
 	if (counters_only)
 		session_send_sa_update(p->session, sa);
 	else
@@ -112,30 +125,24 @@ void peer_sa_changed(struct peer *p, const struct ha_sa *sa, bool counters_only)
 
 void peer_sa_deleted(struct peer *p, const struct ha_sa_key *key)
 {
-	if (!peer_established(p)) {
-		p->dirty_while_down = true;
+	if (!peer_live(p))
 		return;
-	}
 	session_send_sa_delete(p->session, key);
 	peer_schedule_flush(p);
 }
 
 void peer_policy_changed(struct peer *p, const struct ha_policy *pol)
 {
-	if (!peer_established(p)) {
-		p->dirty_while_down = true;
+	if (!peer_live(p))
 		return;
-	}
 	session_send_policy(p->session, pol);
 	peer_schedule_flush(p);
 }
 
 void peer_policy_deleted(struct peer *p, const struct ha_policy_key *key)
 {
-	if (!peer_established(p)) {
-		p->dirty_while_down = true;
+	if (!peer_live(p))
 		return;
-	}
 	session_send_policy_delete(p->session, key);
 	peer_schedule_flush(p);
 }
