@@ -739,6 +739,9 @@ static void batch_flush(struct batch *b)
 				break;
 			}
 		}
+		/* ACKs carry no request with NETLINK_CAP_ACK; a kernel without
+		 * it would echo ours, keys included. */
+		explicit_bzero(b->t->rx, (size_t)n);
 	}
 }
 

@@ -4,7 +4,7 @@
 # gw1 holds both VIPs; manually keyed tunnel-mode ESP between the outside
 # VIP and remote: tunnel A (rfc4106(gcm(aes)), no ESN, inside <-> rhost
 # subnets, forwarded) and tunnel B (rfc4106(gcm(aes)), ESN, window 128,
-# the gateways' inner addresses). Three more outbound SAs test the end of
+# the gateways' inner addresses, XFRMA_SA_DIR out and in on the gateway). Three more outbound SAs test the end of
 # the sequence space: C (ESN, oseq 0xfffffff0: crosses into oseq-hi),
 # D (no ESN, oseq 0xfffffff0) and E (ESN, oseq-hi:oseq 2^64 - 16): D and E
 # must be left out and counted. The capture runs on gw1 with replay
@@ -79,9 +79,13 @@ in_ns remote ip route add 10.1.0.0/24 via "$VIP_OUT"
 for ns in gw1 remote; do
 	sa "$ns" "$VIP_OUT" "$REMOTE_OUT" 0xa001 101 "$KA1" replay-window 32
 	sa "$ns" "$REMOTE_OUT" "$VIP_OUT" 0xa002 101 "$KA2" replay-window 32
-	sa "$ns" "$VIP_OUT" "$REMOTE_OUT" 0xb001 102 "$KB1" flag esn replay-window 128
-	sa "$ns" "$REMOTE_OUT" "$VIP_OUT" 0xb002 102 "$KB2" flag esn replay-window 128
 done
+# Tunnel B with XFRMA_SA_DIR on the gateway (6.10+): an output SA carries
+# no window, an input SA no output counter; the promotion must keep to it.
+sa gw1 "$VIP_OUT" "$REMOTE_OUT" 0xb001 102 "$KB1" dir out flag esn
+sa gw1 "$REMOTE_OUT" "$VIP_OUT" 0xb002 102 "$KB2" dir in flag esn replay-window 128
+sa remote "$VIP_OUT" "$REMOTE_OUT" 0xb001 102 "$KB1" flag esn replay-window 128
+sa remote "$REMOTE_OUT" "$VIP_OUT" 0xb002 102 "$KB2" flag esn replay-window 128
 # The end of the sequence space, on gw1 only: nothing sends on them.
 sa gw1 "$VIP_OUT" "$REMOTE_OUT" 0xc001 103 "$KC" flag esn replay-window 128 replay-oseq 0xfffffff0
 sa gw1 "$VIP_OUT" "$REMOTE_OUT" 0xd001 104 "$KC" replay-window 32 replay-oseq 0xfffffff0
@@ -177,6 +181,8 @@ oseq_jumped() {
 }
 lab_check "gw2: tunnel A's outbound oseq = synced + $R_OUT, past gw1's last" oseq_jumped 0xa001
 lab_check "gw2: tunnel B's outbound ESN oseq = synced + $R_OUT, past gw1's last" oseq_jumped 0xb001
+dir_kept() { grep -A12 "spi 0x0000b001" "$STATE" | grep -q "dir out" && grep -A12 "spi 0x0000b002" "$STATE" | grep -q "dir in"; }
+lab_check "gw2: tunnel B's SAs kept their direction (dir out, dir in)" dir_kept
 esn_carry() { [ "$(installed 0xc001 2)" = $((0xfffffff0 + R_OUT)) ]; }
 lab_check "gw2: ESN SA 0xc001 crossed 2^32 into oseq-hi 1" esn_carry
 seq_kept() {
