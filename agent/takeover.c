@@ -914,6 +914,8 @@ static int sa_update_existing(struct takeover *t, const struct ha_sa *sa,
 	int rc;
 
 	why[0] = '\0';
+	if (sa->id.spi == 0)
+		return -EINVAL;		/* libnl's GETAE builder asserts on it */
 	rc = takeover_sa_msg(sa, ours, XFRM_MSG_UPDSA, &msg);
 	if (rc)
 		return rc;
