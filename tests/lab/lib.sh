@@ -259,6 +259,9 @@ xfrm_stat() { in_ns "$1" awk -v k="$2" '$1 == k {print $2}' /proc/net/xfrm_stat;
 
 # ---------------------------------------------------------------- keepalived
 
+# The last VRRP state HOST's notify script saw.
+lab_vrrp_state() { tail -n 1 "$LAB_RUN/$1/notify.states" 2>/dev/null | awk '{print $4}'; }
+
 # lab_keepalived_conf HOST PRIORITY: VRRPv3, both VIPs in one sync group,
 # the notify script per host. nopreempt (a returning node stays backup)
 # unless LAB_PREEMPT=1. LAB_AGENT=1: the notify script tells hasyncd first
@@ -284,7 +287,7 @@ lab_keepalived_conf() {
 	cat >"$dir/notify.sh" <<EOF
 #!/bin/sh
 # keepalived notify for $host: TYPE NAME STATE PRIORITY
-echo "\$(cut -d' ' -f1 /proc/uptime) \$1 \$2 \$3" >>$dir/notify.log
+echo "\$(cut -d' ' -f1 /proc/uptime) \$1 \$2 \$3" | tee -a $dir/notify.states >>$dir/notify.log
 if [ "${LAB_AGENT:-0}" = 1 ]; then
 	$LAB_BIN/hasyncctl --socket $dir/ctl.sock notify "\$@" >>$dir/notify.log 2>&1
 fi

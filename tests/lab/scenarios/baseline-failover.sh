@@ -59,7 +59,7 @@ lab_pluto_stop gw1
 lab_revive gw1
 lab_pluto_start gw1
 lab_keepalived_start gw1
-lab_check "gw1 back as VRRP backup" lab_wait 5 sh -c "tail -n 1 $LAB_RUN/gw1/notify.log | grep -q BACKUP"
+lab_check "gw1 back as VRRP backup" lab_wait 5 sh -c "tail -n 1 $LAB_RUN/gw1/notify.states | grep -q BACKUP"
 
 # (b) crash of the master, now gw2.
 baseline_failover crash gw2 gw1

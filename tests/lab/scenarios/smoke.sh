@@ -29,7 +29,7 @@ lab_keepalived_stop gw1
 lab_check "VRRP moved both VIPs to gw2" lab_wait 5 sh -c \
 	"ip netns exec gw2 ip -o addr | grep -q ' $VIP_OUT/' && ip netns exec gw2 ip -o addr | grep -q ' $VIP_IN/'"
 lab_check "gw1 released both VIPs" sh -c "! ip netns exec gw1 ip -o addr | grep -qE ' ($VIP_OUT|$VIP_IN)/'"
-lab_check "gw2's notify script saw MASTER" lab_wait 3 grep -q MASTER "$LAB_RUN/gw2/notify.log"
+lab_check "gw2's notify script saw MASTER" lab_wait 3 grep -q MASTER "$LAB_RUN/gw2/notify.states"
 
 # SCTP, multi-homed: gw1's association to gw2 must know both of gw2's sync addresses.
 in_ns gw2 socat -u SCTP-LISTEN:7788,reuseaddr "OPEN:$LAB_RUN/sctp.rx,creat" &
