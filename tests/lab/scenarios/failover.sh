@@ -87,6 +87,32 @@ for i in $(seq 1 "$FAILOVERS"); do
 	master=$standby
 done
 
+# Bad events get a clear error and change nothing.
+roles() { for h in gw1 gw2; do hactl "$h" --json status | jq -c '[.vips[] | .state]'; done; }
+# expect_error CODE PATTERN ARGS...: hasyncctl on the master exits CODE saying PATTERN.
+expect_error() {
+	local code=$1 pattern=$2 out rc
+	shift 2
+	out=$(hactl "$master" "$@" 2>&1)
+	rc=$?
+	echo "hasyncctl $*: exit $rc: $out" >>"$LAB_RUN/check.log"
+	[ "$rc" -eq "$code" ] && printf '%s' "$out" | grep -q -- "$pattern"
+}
+garbage_reply() {
+	printf 'GET / HTTP/1.0\r\n\r\n' |
+		in_ns "$master" socat -t 2 - "UNIX-CONNECT:$LAB_RUN/$master/ctl.sock" | grep -q '"ok":false'
+}
+before=$(roles)
+lab_check "notify for an instance we do not manage: refused, says why" \
+	expect_error 1 'instance=NOT_OURS' notify GROUP NOT_OURS BACKUP 100
+lab_check "notify with a state keepalived never sends: usage error" \
+	expect_error 2 'SIDEWAYS' notify GROUP G_HA SIDEWAYS 100
+lab_check "promote of a VIP we do not have: refused, says why" \
+	expect_error 1 'nosuchvip' promote nosuchvip
+lab_check "garbage on the control socket: an error reply" garbage_reply
+lab_check "after the bad events: both nodes' roles unchanged" test "$before" = "$(roles)"
+lab_check "after the bad events: traffic still flows" lab_wait 10 lab_ping_through
+
 lab_result failover "$(printf '%s\n' "${failovers[@]}" | jq -s -c \
 	--arg adv "$LAB_ADVERT_INT" --arg dpd "$LAB_DPDDELAY" --arg rt "$LAB_RETRANSMIT_TIMEOUT" \
 	--argjson tunnels "$TUNNELS" \
