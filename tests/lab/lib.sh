@@ -77,21 +77,6 @@ lab_result() {
 	printf '%s\n' "$2" | jq . >"$LAB_OUT/results/$1.json"
 }
 
-# Every process in every namespace ends, so the guest can power off cleanly.
-# Frozen first: UML 6.12 panics ("Kernel mode fault" in copy_process) when
-# SIGKILL lands on a process in the middle of fork().
-lab_cleanup() {
-	local ns pids=
-	for ns in $(ip netns list | awk '{print $1}'); do
-		pids="$pids $(ip netns pids "$ns")"
-	done
-	[ -n "${pids// /}" ] || return 0
-	kill -STOP $pids 2>/dev/null
-	sleep 0.2
-	kill -KILL $pids 2>/dev/null
-	sleep 0.2
-}
-
 lab_collect_logs() {
 	mkdir -p "$LAB_OUT/logs"
 	cp -r "$LAB_RUN"/. "$LAB_OUT/logs/" 2>/dev/null || true
@@ -528,3 +513,39 @@ held_sas() {
 	hactl "$1" --json sas 2>/dev/null |
 		jq -r '.sas[] | "\(.spi) \(.key_sha256_8) \(.seq) \(.oseq)"' | sort
 }
+
+# ---------------------------------------------------------------- an HA pair
+
+# lab_ha_pair TUNNELS: the whole stack with hasyncd: topology, TUNNELS
+# tunnels (remote protects 10.2.0.0/24 .. 10.2.TUNNELS-1.0/24), pluto on
+# every host, both agents, keepalived on gw1 (master) then gw2, and the
+# remote initiating. LAB_PREEMPT and LAB_TRACK_CHECK apply.
+lab_ha_pair() {
+	local tunnels=$1 n h
+	LAB_AGENT=1
+	lab_topology
+	for n in $(seq 1 $((tunnels - 1))); do
+		in_ns remote ip addr add "10.2.$n.1/24" dev eth-in
+	done
+	for h in gw1 gw2 remote; do lab_pluto_conf "$h" "$tunnels"; done
+	lab_keepalived_conf gw1 150
+	lab_keepalived_conf gw2 100
+	for h in gw1 gw2 remote; do lab_pluto_start "$h"; done
+	for h in gw1 gw2; do lab_hasyncd_conf "$h"; lab_hasyncd_start "$h"; done
+	lab_keepalived_start gw1
+	lab_wait 10 lab_has_vip gw1
+	lab_keepalived_start gw2
+	pluto_whack remote --listen >/dev/null
+}
+
+# lab_tunnels_up N: the remote has an established Child SA for tun1..tunN.
+lab_tunnels_up() {
+	local n
+	for n in $(seq 1 "$1"); do lab_tunnel_up remote "tun$n" || return 1; done
+}
+
+# lab_holds_master MASTER STANDBY: the standby's cache holds exactly the
+# SAs (SPI and key hash) of the master's kernel.
+lab_holds_master() { [ "$(kernel_sas "$1" | cut -d' ' -f1,2)" = "$(held_sas "$2" | cut -d' ' -f1,2)" ]; }
+lab_in_sync() { hactl "$1" check >/dev/null 2>&1; }
+lab_other() { [ "$1" = gw1 ] && echo gw2 || echo gw1; }

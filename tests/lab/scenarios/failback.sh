@@ -4,33 +4,14 @@
 # stateful takeover: small gap, no replay errors on the remote.
 
 TUNNELS=${TUNNELS:-3}
-LAB_AGENT=1
 LAB_PREEMPT=1
 LAB_TRACK_CHECK=1
-lab_topology
-for n in $(seq 1 $((TUNNELS - 1))); do
-	in_ns remote ip addr add "10.2.$n.1/24" dev eth-in
-done
-for h in gw1 gw2 remote; do lab_pluto_conf "$h" "$TUNNELS"; done
-lab_keepalived_conf gw1 150
-lab_keepalived_conf gw2 100
-for h in gw1 gw2 remote; do lab_pluto_start "$h"; done
-for h in gw1 gw2; do lab_hasyncd_conf "$h"; lab_hasyncd_start "$h"; done
-lab_keepalived_start gw1
-lab_wait 10 lab_has_vip gw1
-lab_keepalived_start gw2
-pluto_whack remote --listen >/dev/null
+lab_ha_pair "$TUNNELS"
 
-all_up() {
-	local n
-	for n in $(seq 1 "$TUNNELS"); do lab_tunnel_up remote "tun$n" || return 1; done
-}
-in_sync() { hactl "$1" check >/dev/null 2>&1; }
-holds_master() { [ "$(kernel_sas "$1" | cut -d' ' -f1,2)" = "$(held_sas "$2" | cut -d' ' -f1,2)" ]; }
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
 
-lab_check "$TUNNELS tunnels up through gw1" lab_wait 60 all_up
-lab_check "gw2 holds every SA of gw1's kernel" lab_wait 10 holds_master gw1 gw2
+lab_check "$TUNNELS tunnels up through gw1" lab_wait 60 lab_tunnels_up "$TUNNELS"
+lab_check "gw2 holds every SA of gw1's kernel" lab_wait 10 lab_holds_master gw1 gw2
 
 # gw1 crashes: gw2 takes over.
 seq0=$(xfrm_stat remote XfrmInStateSeqError)
@@ -57,7 +38,7 @@ t_start=$(uptime_s)
 t_sync=
 t_vip=
 for _ in $(seq 1 300); do
-	[ -z "$t_sync" ] && in_sync gw1 && t_sync=$(uptime_s)
+	[ -z "$t_sync" ] && lab_in_sync gw1 && t_sync=$(uptime_s)
 	[ -z "$t_vip" ] && lab_has_vip gw1 && t_vip=$(uptime_s)
 	[ -n "$t_vip" ] && [ -n "$t_sync" ] && break
 	sleep 0.05
@@ -73,7 +54,7 @@ replays=$(( $(xfrm_stat remote XfrmInStateSeqError) - seq0 ))
 lab_check "no replay errors on the remote across both takeovers" test "$replays" -eq 0
 lab_check "gw2 stepped down: no SA of the VIP left" lab_wait 5 test "$(kernel_sas gw2 | wc -l)" -eq 0
 lab_check "gw2 stepped down: no reverse route left" test "$(in_ns gw2 ip route show proto 201 | wc -l)" -eq 0
-lab_check "gw2 holds every SA of gw1's kernel again" lab_wait 10 holds_master gw1 gw2
+lab_check "gw2 holds every SA of gw1's kernel again" lab_wait 10 lab_holds_master gw1 gw2
 promote_ms=$(hactl gw1 --json status | jq '.vips[0].last_takeover.total_ms')
 lab_log "crash: $(echo "$crash" | jq -c '{gap_ms, lost}'), failback: $(echo "$failback" | jq -c '{gap_ms, lost}')"
 

@@ -8,40 +8,19 @@
 
 TUNNELS=${TUNNELS:-3}
 FAILOVERS=${FAILOVERS:-10}
-LAB_AGENT=1
-lab_topology
-for n in $(seq 1 $((TUNNELS - 1))); do
-	in_ns remote ip addr add "10.2.$n.1/24" dev eth-in
-done
-for h in gw1 gw2 remote; do lab_pluto_conf "$h" "$TUNNELS"; done
-lab_keepalived_conf gw1 150
-lab_keepalived_conf gw2 100
-for h in gw1 gw2 remote; do lab_pluto_start "$h"; done
-for h in gw1 gw2; do lab_hasyncd_conf "$h"; lab_hasyncd_start "$h"; done
-lab_keepalived_start gw1
-lab_wait 10 lab_has_vip gw1
-lab_keepalived_start gw2
-pluto_whack remote --listen >/dev/null
+lab_ha_pair "$TUNNELS"
 
-all_up() {
-	local n
-	for n in $(seq 1 "$TUNNELS"); do lab_tunnel_up remote "tun$n" || return 1; done
-}
-in_sync() { hactl "$1" check >/dev/null; }
-other() { [ "$1" = gw1 ] && echo gw2 || echo gw1; }
-# The standby holds exactly the SAs of the master's kernel.
-holds_master() { [ "$(kernel_sas "$1" | cut -d' ' -f1,2)" = "$(held_sas "$2" | cut -d' ' -f1,2)" ]; }
 vip_sas() { kernel_sas "$1" | wc -l; }
 our_routes() { in_ns "$1" ip route show proto 201 | wc -l; }
 
-lab_check "$TUNNELS tunnels up between remote and the VIP on gw1" lab_wait 60 all_up
+lab_check "$TUNNELS tunnels up between remote and the VIP on gw1" lab_wait 60 lab_tunnels_up "$TUNNELS"
 lab_check "traffic flows through the tunnel" lab_wait 10 lab_ping_through
-lab_check "gw2 holds every SA of gw1's kernel" lab_wait 10 holds_master gw1 gw2
+lab_check "gw2 holds every SA of gw1's kernel" lab_wait 10 lab_holds_master gw1 gw2
 
 failovers=()
 master=gw1
 for i in $(seq 1 "$FAILOVERS"); do
-	standby=$(other "$master")
+	standby=$(lab_other "$master")
 	if [ $((i % 2)) -eq 1 ]; then mode=graceful; else mode=crash; fi
 	lab_log "failover $i ($mode): $master -> $standby"
 	ike0=$(pluto_ike_established remote)
@@ -81,8 +60,8 @@ for i in $(seq 1 "$FAILOVERS"); do
 		lab_hasyncd_start "$master"
 	fi
 	lab_keepalived_start "$master"
-	lab_check "$i: $master back as standby, in sync" lab_wait 15 in_sync "$master"
-	lab_check "$i: $master holds every SA of $standby's kernel" lab_wait 10 holds_master "$standby" "$master"
+	lab_check "$i: $master back as standby, in sync" lab_wait 15 lab_in_sync "$master"
+	lab_check "$i: $master holds every SA of $standby's kernel" lab_wait 10 lab_holds_master "$standby" "$master"
 	lab_check "$i: no SA of the VIP on $master" test "$(vip_sas "$master")" -eq 0
 	master=$standby
 done

@@ -5,33 +5,13 @@
 
 TUNNELS=${TUNNELS:-3}
 FLAPS=${FLAPS:-30}
-LAB_AGENT=1
-lab_topology
-for n in $(seq 1 $((TUNNELS - 1))); do
-	in_ns remote ip addr add "10.2.$n.1/24" dev eth-in
-done
-for h in gw1 gw2 remote; do lab_pluto_conf "$h" "$TUNNELS"; done
-lab_keepalived_conf gw1 150
-lab_keepalived_conf gw2 100
-for h in gw1 gw2 remote; do lab_pluto_start "$h"; done
-for h in gw1 gw2; do lab_hasyncd_conf "$h"; lab_hasyncd_start "$h"; done
-lab_keepalived_start gw1
-lab_wait 10 lab_has_vip gw1
-lab_keepalived_start gw2
-pluto_whack remote --listen >/dev/null
+lab_ha_pair "$TUNNELS"
 
-all_up() {
-	local n
-	for n in $(seq 1 "$TUNNELS"); do lab_tunnel_up remote "tun$n" || return 1; done
-}
-holds_master() { [ "$(kernel_sas "$1" | cut -d' ' -f1,2)" = "$(held_sas "$2" | cut -d' ' -f1,2)" ]; }
-in_sync() { hactl "$1" check >/dev/null 2>&1; }
-other() { [ "$1" = gw1 ] && echo gw2 || echo gw1; }
 fds() { ls "/proc/$(lab_pid_of "$1" hasyncd)/fd" | wc -l; }
 backup_again() { [ "$(lab_vrrp_state "$1")" = BACKUP ]; }
 
-lab_check "$TUNNELS tunnels up through gw1" lab_wait 60 all_up
-lab_check "gw2 holds every SA of gw1's kernel" lab_wait 10 holds_master gw1 gw2
+lab_check "$TUNNELS tunnels up through gw1" lab_wait 60 lab_tunnels_up "$TUNNELS"
+lab_check "gw2 holds every SA of gw1's kernel" lab_wait 10 lab_holds_master gw1 gw2
 pid1=$(lab_pid_of gw1 hasyncd)
 pid2=$(lab_pid_of gw2 hasyncd)
 fds1=$(fds gw1)
@@ -44,27 +24,27 @@ master=gw1
 t0=$(cut -d' ' -f1 /proc/uptime)
 moved=0
 for i in $(seq 1 "$FLAPS"); do
-	standby=$(other "$master")
+	standby=$(lab_other "$master")
 	lab_keepalived_stop "$master"
 	lab_wait 10 lab_has_vip "$standby" && moved=$((moved + 1))
 	lab_keepalived_start "$master"
 	lab_wait 10 backup_again "$master"
 	# The next failover needs the returning node's agent to hold the new
 	# master's state; with nopreempt it is backup at once.
-	lab_wait 10 holds_master "$standby" "$master"
+	lab_wait 10 lab_holds_master "$standby" "$master"
 	master=$standby
 done
 t1=$(cut -d' ' -f1 /proc/uptime)
 sleep 2
 traffic=$(lab_traffic_stop flap)
-standby=$(other "$master")
+standby=$(lab_other "$master")
 lab_log "$FLAPS failovers in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}') s: $(echo "$traffic" | jq -c '{gap_ms, lost, sent}')"
 
 lab_check "every one of the $FLAPS failovers moved the VIP" test "$moved" -eq "$FLAPS"
 lab_check "both agents are the processes they were" \
 	test "$(lab_pid_of gw1 hasyncd) $(lab_pid_of gw2 hasyncd)" = "$pid1 $pid2"
-lab_check "the standby ($standby) is in sync" lab_wait 10 in_sync "$standby"
-lab_check "the standby's cache equals the master's kernel" lab_wait 10 holds_master "$master" "$standby"
+lab_check "the standby ($standby) is in sync" lab_wait 10 lab_in_sync "$standby"
+lab_check "the standby's cache equals the master's kernel" lab_wait 10 lab_holds_master "$master" "$standby"
 lab_check "the master ($master) holds as many SAs as at the start ($sas0)" \
 	test "$(kernel_sas "$master" | wc -l)" -eq "$sas0"
 lab_check "no SA of the VIP on the standby" test "$(kernel_sas "$standby" | wc -l)" -eq 0
