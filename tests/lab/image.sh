@@ -33,18 +33,7 @@ for tool in debootstrap patchelf dpkg-deb apt-get sha256sum; do
 done
 
 # The mirror apt already uses on this host; never written into the repository.
-mirror() {
-	local uri
-	uri=$(grep -h -E '^\s*URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null |
-		awk '{print $2}' | grep -v -- '-security' | head -n 1 || true)
-	if [ -z "$uri" ]; then
-		uri=$(grep -h -E '^\s*deb\s' /etc/apt/sources.list 2>/dev/null |
-			awk '{for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' |
-			grep -v -- '-security' | head -n 1 || true)
-	fi
-	[ -n "$uri" ] || die "cannot find the Debian mirror in apt's configuration"
-	printf '%s\n' "${uri%/}"
-}
+mirror() { "$here/../../tools/debian-mirror" || die "no Debian mirror to build from"; }
 
 # apt pointed at trixie without touching the host's own configuration.
 aptdir=$cache/apt-$suite
