@@ -20,21 +20,23 @@
 #include <netlink/route/nexthop.h>
 
 #include "log.h"
+#include "nlbatch.h"
 #include "rri.h"
 
 /*
  * Requests are built with libnl-route (rtnl_route_build_*_request) and
- * sent in batches on the socket's descriptor, one send() for up to
- * BATCH_MAX requests, then their ACKs read: one round trip per route would
- * cost as much as the SA installs themselves at 10,000 tunnels. The FIB
- * lookups of the peers are batched the same way (RTM_GETROUTE, answers
- * parsed by libnl's rtnl_route_parse()), once per distinct peer.
+ * sent in batches on the socket's descriptor (nlbatch.c): one send() for
+ * up to NLBATCH_MAX requests, then their ACKs read; one round trip per
+ * route would cost as much as the SA installs themselves at 10,000
+ * tunnels. The FIB lookups of the peers are batched the same way
+ * (RTM_GETROUTE, answers parsed by libnl's rtnl_route_parse()), once per
+ * distinct peer.
  * The "every route of ours" dump asks the kernel to filter by table and
  * protocol (NETLINK_GET_STRICT_CHK, Linux 4.20+): a router holding a full
  * BGP table must not copy it to us to find our few hundred routes.
  */
 
-#define BATCH_MAX	64
+#define BATCH_MAX	NLBATCH_MAX	/* peer lookups per send(), as many as route requests */
 #define TX_MAX		(64 << 10)
 #define RX_MAX		(64 << 10)
 #define ERRS_LOGGED	20	/* failures logged per call; the rest are counted */
@@ -329,126 +331,17 @@ void rri_free(struct rri *r)
 
 /* ---------------------------------------------------------------- batches */
 
-struct batch {
-	struct rri *r;
-	size_t len;
-	unsigned n;
-	uint32_t seq[BATCH_MAX];
-	size_t obj[BATCH_MAX];		/* caller's index of each request */
-	int err[BATCH_MAX];
-	char why[BATCH_MAX][80];	/* the kernel's extended ACK message, if any */
-};
-
-/* The text of NLMSGERR_ATTR_MSG in an error ACK, if the kernel sent one. */
-static void extack_msg(const struct nlmsghdr *nlh, char *buf, size_t len)
+/* Route requests hold no secrets: the buffers are not wiped. */
+static void batch_init(struct nlbatch *b, struct rri *r)
 {
-	const struct nlmsgerr *e = NLMSG_DATA(nlh);
-	size_t off, end = nlh->nlmsg_len;
+	const struct nlbatch_io io = {
+		.sk = r->sk, .fd = r->fd,
+		.tx = r->tx, .tx_max = TX_MAX,
+		.rx = r->rx, .rx_max = RX_MAX,
+		.wipe = false,
+	};
 
-	buf[0] = '\0';
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return;
-	off = NLMSG_HDRLEN + sizeof(*e);
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len > NLMSG_HDRLEN ? NLMSG_ALIGN(e->msg.nlmsg_len - NLMSG_HDRLEN) : 0;
-	while (off + NLA_HDRLEN <= end) {
-		const struct nlattr *a = (const void *)((const char *)nlh + off);
-
-		if (a->nla_len < NLA_HDRLEN || a->nla_len > end - off)
-			return;
-		if ((a->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG) {
-			size_t l = a->nla_len - NLA_HDRLEN;
-			const char *s = (const char *)a + NLA_HDRLEN;
-
-			l = strnlen(s, l);
-			if (l >= len)
-				l = len - 1;
-			memcpy(buf, s, l);
-			buf[l] = '\0';
-			return;
-		}
-		off += NLA_ALIGN(a->nla_len);
-	}
-}
-
-static int batch_add(struct batch *b, struct nl_msg *msg, size_t obj);
-
-static void batch_init(struct batch *b, struct rri *r)
-{
-	memset(b, 0, sizeof(*b));
-	b->r = r;
-}
-
-/* Sends what is queued and reads one answer per request (or times out). */
-static void batch_flush(struct batch *b)
-{
-	unsigned got = 0, i;
-	ssize_t n;
-
-	if (b->n == 0)
-		return;
-	for (i = 0; i < b->n; i++)
-		b->err[i] = 1;		/* no answer yet */
-	n = send(b->r->fd, b->r->tx, b->len, 0);
-	if (n < 0) {
-		int e = errno;
-
-		for (i = 0; i < b->n; i++)
-			b->err[i] = -e;
-		got = b->n;
-	}
-	while (got < b->n) {
-		struct nlmsghdr *nlh;
-		int rem;
-
-		n = recv(b->r->fd, b->r->rx, RX_MAX, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			for (i = 0; i < b->n; i++)
-				if (b->err[i] == 1)
-					b->err[i] = errno == EAGAIN ? -ETIMEDOUT : -errno;
-			break;
-		}
-		rem = (int)n;
-		for (nlh = (struct nlmsghdr *)b->r->rx; NLMSG_OK(nlh, rem); nlh = NLMSG_NEXT(nlh, rem)) {
-			const struct nlmsgerr *e = NLMSG_DATA(nlh);
-
-			if (nlh->nlmsg_type != NLMSG_ERROR ||
-			    nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(*e))
-				continue;
-			for (i = 0; i < b->n; i++) {
-				if (b->seq[i] != nlh->nlmsg_seq || b->err[i] != 1)
-					continue;
-				b->err[i] = e->error;
-				if (e->error)
-					extack_msg(nlh, b->why[i], sizeof(b->why[i]));
-				got++;
-				break;
-			}
-		}
-	}
-}
-
-static int batch_add(struct batch *b, struct nl_msg *msg, size_t obj)
-{
-	struct nlmsghdr *nlh = nlmsg_hdr(msg);
-
-	if (nlh->nlmsg_len > TX_MAX)
-		return -EMSGSIZE;
-	if (b->n == BATCH_MAX || b->len + NLMSG_ALIGN(nlh->nlmsg_len) > TX_MAX)
-		return -ENOSPC;
-	nlh->nlmsg_seq = nl_socket_use_seq(b->r->sk);
-	nlh->nlmsg_pid = 0;
-	nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
-	memcpy(b->r->tx + b->len, nlh, nlh->nlmsg_len);
-	memset(b->r->tx + b->len + nlh->nlmsg_len, 0, NLMSG_ALIGN(nlh->nlmsg_len) - nlh->nlmsg_len);
-	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
-	b->seq[b->n] = nlh->nlmsg_seq;
-	b->obj[b->n] = obj;
-	b->why[b->n][0] = '\0';
-	b->n++;
-	return 0;
+	nlbatch_init(b, &io);
 }
 
 /* ---------------------------------------------------------------- add */
@@ -647,31 +540,30 @@ static void report(const char *what, const struct rri_route *rt, int err, const 
 	log_warn("rri: cannot %s route %s: %s%s%s", what, s, strerror(-err), why[0] ? ": " : "", why);
 }
 
-static void add_results(struct batch *b, const struct rri_route *routes, unsigned *added,
-			unsigned *failed, unsigned *logged)
-{
-	unsigned i;
+struct add_ctx {
+	const struct rri_route *routes;
+	unsigned added, failed, logged;
+};
 
-	batch_flush(b);
-	for (i = 0; i < b->n; i++) {
-		if (b->err[i] == 0) {
-			(*added)++;
-		} else {
-			(*failed)++;
-			report("add", &routes[b->obj[i]], b->err[i], b->why[i], logged);
-		}
+static void add_done(void *ctx, size_t obj, int err, const char *why)
+{
+	struct add_ctx *a = ctx;
+
+	if (err == 0) {
+		a->added++;
+		return;
 	}
-	b->n = 0;
-	b->len = 0;
+	a->failed++;
+	report("add", &a->routes[obj], err, why, &a->logged);
 }
 
 int rri_add(struct rri *r, const struct rri_params *p, const struct rri_route *routes, size_t n,
 	    unsigned *added, unsigned *failed)
 {
-	unsigned ok = 0, bad = 0, logged = 0;
+	struct add_ctx a = { routes, 0, 0, 0 };
 	uint64_t t0, t1;
 	struct hop *hops, key;
-	struct batch *b;
+	struct nlbatch *b;
 	size_t nhops, i;
 
 	if (added)
@@ -704,9 +596,9 @@ int rri_add(struct rri *r, const struct rri_params *p, const struct rri_route *r
 		key.peer = rt->via;
 		h = bsearch(&key, hops, nhops, sizeof(*hops), hop_cmp);
 		if (h == NULL || h->gw == NULL) {
-			bad++;
+			a.failed++;
 			report("resolve the next hop of", rt, h && h->err < 0 ? h->err : -EHOSTUNREACH,
-			    "", &logged);
+			    "", &a.logged);
 			continue;
 		}
 		route = route_new(p, rt);
@@ -716,7 +608,7 @@ int rri_add(struct rri *r, const struct rri_params *p, const struct rri_route *r
 				rtnl_route_put(route);
 			if (nh)
 				rtnl_route_nh_free(nh);
-			bad++;
+			a.failed++;
 			continue;
 		}
 		rtnl_route_nh_set_gateway(nh, h->gw);
@@ -727,79 +619,60 @@ int rri_add(struct rri *r, const struct rri_params *p, const struct rri_route *r
 		rc = rtnl_route_build_add_request(route, NLM_F_REPLACE, &msg);
 		rtnl_route_put(route);
 		if (rc < 0) {
-			bad++;
-			report("build", rt, -ENOMEM, nl_geterror(rc), &logged);
+			a.failed++;
+			report("build", rt, -ENOMEM, nl_geterror(rc), &a.logged);
 			continue;
 		}
-		rc = batch_add(b, msg, i);
-		if (rc == -ENOSPC) {
-			add_results(b, routes, &ok, &bad, &logged);
-			rc = batch_add(b, msg, i);
-		}
+		nlbatch_queue(b, msg, i, add_done, &a);
 		nlmsg_free(msg);
-		if (rc < 0)
-			bad++;
 	}
-	add_results(b, routes, &ok, &bad, &logged);
+	nlbatch_run(b, add_done, &a);
 	hops_free(hops, nhops);
 	free(b);
 	log_debug("rri: %zu routes via %zu peers: next hops resolved in %llu us, routes added in %llu us",
 	    n, nhops, (unsigned long long)(t1 - t0), (unsigned long long)(mono_us() - t1));
-	if (logged > ERRS_LOGGED)
-		log_warn("rri: %u more route failures not logged", logged - ERRS_LOGGED);
+	if (a.logged > ERRS_LOGGED)
+		log_warn("rri: %u more route failures not logged", a.logged - ERRS_LOGGED);
 	if (added)
-		*added = ok;
+		*added = a.added;
 	if (failed)
-		*failed = bad;
-	return bad ? -EIO : 0;
+		*failed = a.failed;
+	return a.failed ? -EIO : 0;
 }
 
 /* ---------------------------------------------------------------- remove */
 
 struct del_ctx {
-	struct batch *b;
+	struct nlbatch *b;
 	const struct rri_route *routes;	/* for logs; NULL in dump mode */
 	unsigned removed, failed, logged;
 };
 
-static void del_results(struct del_ctx *d)
+static void del_done(void *ctx, size_t obj, int err, const char *why)
 {
-	struct batch *b = d->b;
-	unsigned i;
+	struct del_ctx *d = ctx;
 
-	batch_flush(b);
-	for (i = 0; i < b->n; i++) {
-		if (b->err[i] == 0) {
-			d->removed++;
-		} else if (b->err[i] != -ESRCH && b->err[i] != -ENOENT) {
-			d->failed++;
-			if (d->routes)
-				report("delete", &d->routes[b->obj[i]], b->err[i], b->why[i], &d->logged);
-			else if (d->logged++ < ERRS_LOGGED)
-				log_warn("rri: cannot delete a route of ours: %s", strerror(-b->err[i]));
-		}
+	if (err == 0) {
+		d->removed++;
+	} else if (err != -ESRCH && err != -ENOENT) {
+		d->failed++;
+		if (d->routes)
+			report("delete", &d->routes[obj], err, why, &d->logged);
+		else if (d->logged++ < ERRS_LOGGED)
+			log_warn("rri: cannot delete a route of ours: %s", strerror(-err));
 	}
-	b->n = 0;
-	b->len = 0;
 }
 
 static void del_queue(struct del_ctx *d, struct rtnl_route *route, size_t obj)
 {
 	struct nl_msg *msg = NULL;
-	int rc;
 
-	rc = rtnl_route_build_del_request(route, 0, &msg);
-	if (rc < 0) {
+	if (rtnl_route_build_del_request(route, 0, &msg) < 0) {
 		d->failed++;
 		return;
 	}
-	if (batch_add(d->b, msg, obj) == -ENOSPC) {
-		del_results(d);
-		rc = batch_add(d->b, msg, obj);
-	}
+	nlbatch_queue(d->b, msg, obj, del_done, d);
 	nlmsg_free(msg);
-	if (rc < 0)
-		d->failed++;
 }
 
 /* The routes of ours in p's table, as the kernel lists them (filtered there when it can). */
@@ -950,11 +823,11 @@ int rri_remove(struct rri *r, const struct rri_params *p, const struct rri_route
 				del_queue(&d, list[i], i);
 				rtnl_route_put(list[i]);
 			}
-			del_results(&d);
+			nlbatch_run(d.b, del_done, &d);
 			free(list);
 		}
 	}
-	del_results(&d);
+	nlbatch_run(d.b, del_done, &d);
 	free(d.b);
 	if (d.logged > ERRS_LOGGED)
 		log_warn("rri: %u more route failures not logged", d.logged - ERRS_LOGGED);

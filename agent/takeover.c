@@ -25,15 +25,16 @@
 #include <netlink/xfrm/template.h>
 
 #include "log.h"
+#include "nlbatch.h"
 #include "takeover.h"
 #include "xfrm.h"
 
 /*
  * Requests are built with libnl-xfrm (xfrmnl_sa_build_add_request(),
  * xfrmnl_sp_build_update_request(), the delete builders, xfrmnl_ae_set())
- * and sent in batches on the socket's descriptor: one send() for up to
- * BATCH_MAX requests, then one ACK per request, so that 10,000 SAs cost a
- * few hundred system calls instead of 20,000.
+ * and sent in batches on the socket's descriptor (nlbatch.c): one send()
+ * for up to NLBATCH_MAX requests, then one ACK per request, so that 10,000
+ * SAs cost a few hundred system calls instead of 20,000.
  *
  * Where libnl 3.7 is not used, and why:
  * - XFRMA_SA_DIR, XFRMA_SA_EXTRA_FLAGS, XFRMA_IF_ID: libnl 3.7 has no
@@ -52,7 +53,6 @@
  */
 
 #define ATTR_SA_DIR	33	/* XFRMA_SA_DIR, newer than the headers we build with */
-#define BATCH_MAX	64
 #define TX_MAX		(128 << 10)	/* < the kernel's default netlink send limit */
 #define RX_MAX		(64 << 10)	/* > the 32 KiB a dump datagram can take */
 #define ERRS_LOGGED	20		/* failures logged per phase; the rest are counted */
@@ -651,149 +651,28 @@ void takeover_free(struct takeover *t)
 
 /* ---------------------------------------------------------------- batches */
 
-struct batch {
-	struct takeover *t;
-	size_t len;
-	unsigned n;
-	uint32_t seq[BATCH_MAX];
-	size_t obj[BATCH_MAX];		/* caller's index of each request */
-	int err[BATCH_MAX];
-	char why[BATCH_MAX][96];	/* the kernel's extended ACK message, if any */
-};
-
-static void extack_msg(const struct nlmsghdr *nlh, char *buf, size_t len)
+/* An empty batch on t's socket, whose buffers are wiped: requests hold keys. */
+static struct nlbatch *batch_new(struct takeover *t)
 {
-	const struct nlmsgerr *e = NLMSG_DATA(nlh);
-	size_t off, end = nlh->nlmsg_len;
+	const struct nlbatch_io io = {
+		.sk = t->sk, .fd = t->fd,
+		.tx = t->tx, .tx_max = TX_MAX,
+		.rx = t->rx, .rx_max = RX_MAX,
+		.wipe = true,
+	};
+	struct nlbatch *b = malloc(sizeof(*b));
 
-	buf[0] = '\0';
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return;
-	off = NLMSG_HDRLEN + sizeof(*e);
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len > NLMSG_HDRLEN ? NLMSG_ALIGN(e->msg.nlmsg_len - NLMSG_HDRLEN) : 0;
-	while (off + NLA_HDRLEN <= end) {
-		const struct nlattr *a = (const void *)((const char *)nlh + off);
-
-		if (a->nla_len < NLA_HDRLEN || a->nla_len > end - off)
-			return;
-		if ((a->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG) {
-			size_t l = strnlen((const char *)a + NLA_HDRLEN, a->nla_len - NLA_HDRLEN);
-
-			if (l >= len)
-				l = len - 1;
-			memcpy(buf, (const char *)a + NLA_HDRLEN, l);
-			buf[l] = '\0';
-			return;
-		}
-		off += NLA_ALIGN(a->nla_len);
-	}
-}
-
-/* Sends what is queued (then wipes it: requests hold keys) and reads one answer per request. */
-static void batch_flush(struct batch *b)
-{
-	unsigned got = 0, i;
-	ssize_t n;
-
-	if (b->n == 0)
-		return;
-	for (i = 0; i < b->n; i++)
-		b->err[i] = 1;		/* no answer yet */
-	n = send(b->t->fd, b->t->tx, b->len, 0);
-	explicit_bzero(b->t->tx, b->len);
-	if (n < 0) {
-		int e = errno;
-
-		for (i = 0; i < b->n; i++)
-			b->err[i] = -e;
-		got = b->n;
-	}
-	while (got < b->n) {
-		struct nlmsghdr *nlh;
-		int rem;
-
-		n = recv(b->t->fd, b->t->rx, RX_MAX, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			for (i = 0; i < b->n; i++)
-				if (b->err[i] == 1)
-					b->err[i] = errno == EAGAIN ? -ETIMEDOUT : -errno;
-			break;
-		}
-		rem = (int)n;
-		for (nlh = (struct nlmsghdr *)b->t->rx; NLMSG_OK(nlh, rem); nlh = NLMSG_NEXT(nlh, rem)) {
-			const struct nlmsgerr *e = NLMSG_DATA(nlh);
-
-			if (nlh->nlmsg_type != NLMSG_ERROR ||
-			    nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(*e))
-				continue;
-			for (i = 0; i < b->n; i++) {
-				if (b->seq[i] != nlh->nlmsg_seq || b->err[i] != 1)
-					continue;
-				b->err[i] = e->error;
-				if (e->error)
-					extack_msg(nlh, b->why[i], sizeof(b->why[i]));
-				got++;
-				break;
-			}
-		}
-		/* ACKs carry no request with NETLINK_CAP_ACK; a kernel without
-		 * it would echo ours, keys included. */
-		explicit_bzero(b->t->rx, (size_t)n);
-	}
-}
-
-/* Queues a copy of msg; -ENOSPC: flush first. */
-static int batch_add(struct batch *b, struct nl_msg *msg, size_t obj)
-{
-	struct nlmsghdr *nlh = nlmsg_hdr(msg);
-
-	if (nlh->nlmsg_len > TX_MAX)
-		return -EMSGSIZE;
-	if (b->n == BATCH_MAX || b->len + NLMSG_ALIGN(nlh->nlmsg_len) > TX_MAX)
-		return -ENOSPC;
-	nlh->nlmsg_seq = nl_socket_use_seq(b->t->sk);
-	nlh->nlmsg_pid = 0;
-	nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
-	memcpy(b->t->tx + b->len, nlh, nlh->nlmsg_len);
-	memset(b->t->tx + b->len + nlh->nlmsg_len, 0, NLMSG_ALIGN(nlh->nlmsg_len) - nlh->nlmsg_len);
-	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
-	b->seq[b->n] = nlh->nlmsg_seq;
-	b->obj[b->n] = obj;
-	b->why[b->n][0] = '\0';
-	b->n++;
-	return 0;
-}
-
-/* What the caller does with each answered request of a flushed batch. */
-typedef void (*batch_done_fn)(void *ctx, size_t obj, int err, const char *why);
-
-static void batch_run(struct batch *b, batch_done_fn done, void *ctx)
-{
-	unsigned i;
-
-	batch_flush(b);
-	for (i = 0; i < b->n; i++)
-		done(ctx, b->obj[i], b->err[i], b->why[i]);
-	b->n = 0;
-	b->len = 0;
+	if (b)
+		nlbatch_init(b, &io);
+	return b;
 }
 
 /* Queues msg (flushing when full) and frees it, wiped. */
-static void batch_queue(struct batch *b, struct nl_msg *msg, size_t obj, batch_done_fn done,
+static void batch_queue(struct nlbatch *b, struct nl_msg *msg, size_t obj, nlbatch_done_fn done,
 			void *ctx)
 {
-	int rc = batch_add(b, msg, obj);
-
-	if (rc == -ENOSPC) {
-		batch_run(b, done, ctx);
-		rc = batch_add(b, msg, obj);
-	}
+	nlbatch_queue(b, msg, obj, done, ctx);
 	takeover_msg_free(msg);
-	if (rc < 0)
-		done(ctx, obj, rc, "");
 }
 
 /* ================================================================ logging */
@@ -909,7 +788,7 @@ static int sa_update_existing(struct takeover *t, const struct ha_sa *sa,
 	struct nl_addr *d;
 	struct nl_msg *msg;
 	struct ha_replay kr, m;
-	struct batch *b;
+	struct nlbatch *b;
 	unsigned long long bytes, packets, add_time, use_time;
 	int rc;
 
@@ -919,16 +798,15 @@ static int sa_update_existing(struct takeover *t, const struct ha_sa *sa,
 	rc = takeover_sa_msg(sa, ours, XFRM_MSG_UPDSA, &msg);
 	if (rc)
 		return rc;
-	b = calloc(1, sizeof(*b));
+	b = batch_new(t);
 	if (b == NULL) {
 		takeover_msg_free(msg);
 		return -ENOMEM;
 	}
-	b->t = t;
-	rc = batch_add(b, msg, 0);
+	rc = nlbatch_add(b, msg, 0);
 	takeover_msg_free(msg);
 	if (rc == 0) {
-		batch_flush(b);
+		nlbatch_flush(b);
 		rc = b->err[0];
 		snprintf(why, whylen, "%s", b->why[0]);
 	}
@@ -983,7 +861,7 @@ static void sas_promote(struct takeover *t, const struct cache *held, int vip,
 			const struct takeover_params *params, struct takeover_result *res)
 {
 	struct sa_phase ph;
-	struct batch *b;
+	struct nlbatch *b;
 	size_t n, i;
 
 	memset(&ph, 0, sizeof(ph));
@@ -999,13 +877,12 @@ static void sas_promote(struct takeover *t, const struct cache *held, int vip,
 		return;
 	ph.replay = calloc(n, sizeof(*ph.replay));
 	ph.exists = calloc(n, sizeof(*ph.exists));
-	b = calloc(1, sizeof(*b));
+	b = batch_new(t);
 	if (ph.replay == NULL || ph.exists == NULL || b == NULL) {
 		log_err("takeover: out of memory for %zu SAs", n);
 		res->sas_failed += (unsigned)n;
 		goto out;
 	}
-	b->t = t;
 
 	for (i = 0; i < n; i++) {
 		const struct cache_sa_entry *e = ph.list[i];
@@ -1030,7 +907,7 @@ static void sas_promote(struct takeover *t, const struct cache *held, int vip,
 		}
 		batch_queue(b, msg, i, sa_done, &ph);
 	}
-	batch_run(b, sa_done, &ph);
+	nlbatch_run(b, sa_done, &ph);
 
 	for (i = 0; i < ph.n_exists; i++) {
 		const struct ha_sa *sa = &ph.list[ph.exists[i]]->sa;
@@ -1116,14 +993,13 @@ static void policies_send(struct takeover *t, const struct ha_policy **pols, siz
 			  bool removing, struct takeover_result *res)
 {
 	struct pol_phase ph = { pols, res, 0, removing };
-	struct batch *b = calloc(1, sizeof(*b));
+	struct nlbatch *b = batch_new(t);
 	size_t i;
 
 	if (b == NULL) {
 		res->policies_failed += (unsigned)n;
 		return;
 	}
-	b->t = t;
 	for (i = 0; i < n; i++) {
 		struct nl_msg *msg;
 		int rc = removing ? policy_delete_msg(pols[i], &msg) : takeover_policy_msg(pols[i], &msg);
@@ -1134,7 +1010,7 @@ static void policies_send(struct takeover *t, const struct ha_policy **pols, siz
 		}
 		batch_queue(b, msg, i, pol_done, &ph);
 	}
-	batch_run(b, pol_done, &ph);
+	nlbatch_run(b, pol_done, &ph);
 	log_unlogged(ph.logged, "policy");
 	free(b);
 }
@@ -1437,14 +1313,13 @@ int takeover_demote(struct takeover *t, const struct ha_addr *vip, const struct 
 	t1 = mono_us();
 	if (acc.n_keys) {
 		struct del_phase ph = { acc.keys, res, 0 };
-		struct batch *b = calloc(1, sizeof(*b));
+		struct nlbatch *b = batch_new(t);
 
 		if (b == NULL) {
 			rc = -ENOMEM;
 			goto out;
 		}
-		b->t = t;
-		for (i = 0; i < acc.n_keys; i++) {
+			for (i = 0; i < acc.n_keys; i++) {
 			struct nl_msg *msg;
 			int r = sa_delete_msg(&acc.keys[i], &msg);
 
@@ -1454,7 +1329,7 @@ int takeover_demote(struct takeover *t, const struct ha_addr *vip, const struct 
 			}
 			batch_queue(b, msg, i, sa_del_done, &ph);
 		}
-		batch_run(b, sa_del_done, &ph);
+		nlbatch_run(b, sa_del_done, &ph);
 		log_unlogged(ph.logged, "SA");
 		free(b);
 	}
