@@ -139,8 +139,9 @@ touch "$image/ready"
 ln -sfn "$(basename "$image")" "$cache/current"
 say "built $image in $(cat "$image/build-seconds") s ($(du -sh "$image/rootfs" | cut -f1))"
 
-# Older images of the same recipe are stale now.
-for old in "$cache"/image-*; do
-	[ "$old" = "$image" ] || [ ! -d "$old" ] || rm -rf "$old"
+# Older images are stale now; the one before is kept, since a guest started
+# a moment ago may still be running from it.
+ls -dt "$cache"/image-* 2>/dev/null | grep -v '\.tmp$' | tail -n +3 | while read -r old; do
+	rm -rf "$old"
 done
 printf '%s\n' "$image"
