@@ -43,7 +43,7 @@ LABTOOL_BIN := $(LABTOOL_SRC:tests/lab/tools/%.c=$(BUILD)/labtools/%)
 TRAFFIC     := $(BUILD)/hatraffic
 TRAFFIC_SRC := $(filter-out tests/lab/traffic/traffic_main.c,$(wildcard tests/lab/traffic/*.c))
 
-.PHONY: all deps check unit asan fuzz lab-image lab demo bench install clean
+.PHONY: all deps check unit asan fuzz lab-image pluto lab demo bench install clean
 
 all: $(BUILD)/hasyncd $(BUILD)/hasyncctl $(TRAFFIC) $(LABTOOL_BIN)
 
@@ -133,6 +133,13 @@ fuzz: $(FUZZ_BIN)
 lab-image:
 	@tools/install-deps lab
 	tests/lab/image.sh
+
+# Libreswan 5.2 with our patch series (pluto-patches/), built in a trixie
+# chroot and cached; the lab mounts it for scenarios that call
+# lab_use_patched_pluto.
+pluto:
+	@tools/install-deps lab
+	pluto-patches/build.sh > $(BUILD)/pluto.dir.tmp && mv $(BUILD)/pluto.dir.tmp $(BUILD)/pluto.dir
 
 # Every scenario in tests/lab/scenarios, smoke first; all run, then the
 # failures are listed.

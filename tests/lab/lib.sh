@@ -99,6 +99,21 @@ lab_boot() {
 
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
+# lab_use_patched_pluto: pluto, whack and addconn from `make pluto` replace
+# the archive's (the three are version-locked: always all of them).
+lab_use_patched_pluto() {
+	local p
+	if [ -z "${hasync_pluto:-}" ]; then
+		lab_fail "no patched Libreswan: run make pluto on the host first"
+		return 1
+	fi
+	mkdir -p /run/pluto-build
+	mount -t hostfs -o hostfs="$hasync_pluto" hostfs /run/pluto-build || return 1
+	for p in pluto whack addconn; do
+		mount --bind "/run/pluto-build/$p" "/usr/libexec/ipsec/$p" || return 1
+	done
+}
+
 # ---------------------------------------------------------------- topology
 
 lab_ns() {
