@@ -39,7 +39,6 @@ struct daemon {
 	uint64_t own_gen;		/* dumps of our kernel, as bulk generations of `own` */
 	uint64_t own_dump_count;	/* entries the running dump added */
 	bool own_dumping;
-	uint64_t started_ms;
 };
 
 static void usage(FILE *out)
@@ -742,10 +741,12 @@ int main(int argc, char **argv)
 		conf_free(d.conf);
 		return EXIT_FAILURE;
 	}
-	d.started_ms = peer_now_ms();
 	if (daemon_init(&d) == 0) {
+		char peer[64];
+
 		log_info("hasyncd %s: node %s, %u VIP(s), peer %s over %s", HASYNC_VERSION,
-			 d.conf->node_id, d.conf->n_vips, "configured",
+			 d.conf->node_id, d.conf->n_vips,
+			 conf_addr_format(&d.conf->remote[0], peer, sizeof(peer)),
 			 conf_transport_name(d.conf->transport));
 #ifdef HAVE_SYSTEMD
 		sd_notify(0, "READY=1\nSTATUS=syncing");
