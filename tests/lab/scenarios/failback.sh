@@ -52,7 +52,8 @@ sleep 2
 failback=$(lab_traffic_stop failback)
 replays=$(( $(xfrm_stat remote XfrmInStateSeqError) - seq0 ))
 lab_check "no replay errors on the remote across both takeovers" test "$replays" -eq 0
-lab_check "gw2 stepped down: no SA of the VIP left" lab_wait 5 test "$(kernel_sas gw2 | wc -l)" -eq 0
+no_vip_sas() { [ "$(kernel_sas "$1" | wc -l)" -eq 0 ]; }
+lab_check "gw2 stepped down: no SA of the VIP left" lab_wait 5 no_vip_sas gw2
 lab_check "gw2 stepped down: no reverse route left" test "$(in_ns gw2 ip route show proto 201 | wc -l)" -eq 0
 lab_check "gw2 holds every SA of gw1's kernel again" lab_wait 10 lab_holds_master gw1 gw2
 promote_ms=$(hactl gw1 --json status | jq '.vips[0].last_takeover.total_ms')

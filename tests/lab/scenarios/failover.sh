@@ -11,6 +11,7 @@ FAILOVERS=${FAILOVERS:-10}
 lab_ha_pair "$TUNNELS"
 
 vip_sas() { kernel_sas "$1" | wc -l; }
+no_vip_sas() { [ "$(vip_sas "$1")" -eq 0 ]; }
 our_routes() { in_ns "$1" ip route show proto 201 | wc -l; }
 
 lab_check "$TUNNELS tunnels up between remote and the VIP on gw1" lab_wait 60 lab_tunnels_up "$TUNNELS"
@@ -44,7 +45,7 @@ for i in $(seq 1 "$FAILOVERS"); do
 	lab_check "$i $mode: $standby's kernel holds the VIP's SAs" test "$(vip_sas "$standby")" -ge $((2 * TUNNELS))
 	lab_check "$i $mode: reverse routes on $standby" test "$(our_routes "$standby")" -ge "$TUNNELS"
 	if [ "$mode" = graceful ]; then
-		lab_check "$i $mode: no SA of the VIP left on $master" lab_wait 5 test "$(vip_sas "$master")" -eq 0
+		lab_check "$i $mode: no SA of the VIP left on $master" lab_wait 5 no_vip_sas "$master"
 		lab_check "$i $mode: no reverse route left on $master" test "$(our_routes "$master")" -eq 0
 	fi
 	failovers+=("$(jq -n -c --arg mode "$mode" --argjson t "$traffic" --argjson ike "$ike" \
