@@ -243,6 +243,24 @@ static int check_hello(const struct wire_hello *h)
 	return WIRE_OK;
 }
 
+/*
+ * The codec does not read the JSON (pluto.c does): it only bounds it and
+ * keeps NUL out, so that a receiver may treat a copy as a C string.
+ */
+static int check_ike(uint8_t type, const struct wire_ike *ike, const char *json)
+{
+	if (type == WIRE_IKE_DELETE) {
+		if (!ike->has_spis)
+			return WIRE_E_MISSING;
+		return ike->json_len == 0 ? WIRE_OK : WIRE_E_INCONSISTENT;
+	}
+	if (ike->json_len == 0 || ike->json_len > WIRE_IKE_JSON_MAX || json == NULL)
+		return WIRE_E_RANGE;
+	if (memchr(json, '\0', ike->json_len))
+		return WIRE_E_RANGE;
+	return WIRE_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* Encoder */
 
@@ -589,9 +607,24 @@ static void enc_hello(struct wbuf *w, const struct wire_hello *h)
 	tlv_bytes(w, WIRE_T_HELLO_MAC, h->mac, WIRE_MAC_LEN);
 }
 
+static void enc_ike(struct wbuf *w, const struct wire_ike *ike, const char *json)
+{
+	if (ike->has_spis) {
+		w_u16(w, WIRE_T_IKE_SPIS);
+		w_u16(w, 16);
+		w_u64(w, ike->spi_i);
+		w_u64(w, ike->spi_r);
+	}
+	if (ike->json_len)
+		tlv_bytes(w, WIRE_T_IKE_JSON, json, ike->json_len);
+}
+
 static int check_record(const struct wire_record *rec)
 {
 	switch (rec->type) {
+	case WIRE_IKE_RECORD:
+	case WIRE_IKE_DELETE:
+		return check_ike(rec->type, &rec->u.ike, rec->ike_json);
 	case WIRE_HELLO:
 		return check_hello(&rec->u.hello);
 	case WIRE_BULK_BEGIN:
@@ -662,6 +695,10 @@ int wire_encode(uint8_t *buf, size_t cap, const struct wire_record *rec)
 		break;
 	case WIRE_HEARTBEAT:
 		tlv_u64(&w, WIRE_T_TIMESTAMP, rec->u.timestamp_ms);
+		break;
+	case WIRE_IKE_RECORD:
+	case WIRE_IKE_DELETE:
+		enc_ike(&w, &rec->u.ike, rec->ike_json);
 		break;
 	}
 	if (w.full)
@@ -784,6 +821,22 @@ int wire_encode_heartbeat(uint8_t *buf, size_t cap, uint64_t seq, uint64_t times
 	return encode_with(buf, cap, &rec, WIRE_HEARTBEAT, seq, 0);
 }
 
+int wire_encode_ike_record(uint8_t *buf, size_t cap, uint64_t seq, uint16_t flags,
+    const struct wire_ike *ike, const char *json)
+{
+	struct wire_record rec = { .u.ike = *ike, .ike_json = json };
+
+	return encode_with(buf, cap, &rec, WIRE_IKE_RECORD, seq, flags);
+}
+
+int wire_encode_ike_delete(uint8_t *buf, size_t cap, uint64_t seq, uint16_t flags,
+    uint64_t spi_i, uint64_t spi_r)
+{
+	struct wire_record rec = { .u.ike = { .spi_i = spi_i, .spi_r = spi_r, .has_spis = true } };
+
+	return encode_with(buf, cap, &rec, WIRE_IKE_DELETE, seq, flags);
+}
+
 /* ------------------------------------------------------------------ */
 /* Decoder */
 
@@ -858,6 +911,14 @@ static const struct {
 	[WIRE_HEARTBEAT] = {
 		BIT(WIRE_T_TIMESTAMP),
 		BIT(WIRE_T_TIMESTAMP),
+	},
+	[WIRE_IKE_RECORD] = {
+		BIT(WIRE_T_IKE_SPIS) | BIT(WIRE_T_IKE_JSON),
+		BIT(WIRE_T_IKE_JSON),
+	},
+	[WIRE_IKE_DELETE] = {
+		BIT(WIRE_T_IKE_SPIS),
+		BIT(WIRE_T_IKE_SPIS),
 	},
 };
 
@@ -1326,6 +1387,29 @@ static int dec_hello(const struct tlvs *ts, struct wire_hello *h)
 	return check_hello(h);
 }
 
+static int dec_ike(const struct tlvs *ts, struct wire_record *rec)
+{
+	struct wire_ike *ike = &rec->u.ike;
+	const struct tlv_ref *r;
+
+	if (has(ts, WIRE_T_IKE_SPIS)) {
+		r = &ts->t[WIRE_T_IKE_SPIS];
+		if (r->len != 16)
+			return WIRE_E_TLV_LENGTH;
+		ike->has_spis = true;
+		ike->spi_i = be64_get(r->v);
+		ike->spi_r = be64_get(r->v + 8);
+	}
+	if (has(ts, WIRE_T_IKE_JSON)) {
+		r = &ts->t[WIRE_T_IKE_JSON];
+		if (r->len == 0 || r->len > WIRE_IKE_JSON_MAX)
+			return WIRE_E_TLV_LENGTH;
+		ike->json_len = r->len;
+		rec->ike_json = (const char *)r->v;
+	}
+	return check_ike(rec->type, ike, rec->ike_json);
+}
+
 static int dec_body(const struct tlvs *ts, struct wire_record *rec)
 {
 	switch (rec->type) {
@@ -1352,6 +1436,9 @@ static int dec_body(const struct tlvs *ts, struct wire_record *rec)
 		return dec_u64(ts, WIRE_T_ACK_SEQ, &rec->u.ack_seq);
 	case WIRE_HEARTBEAT:
 		return dec_u64(ts, WIRE_T_TIMESTAMP, &rec->u.timestamp_ms);
+	case WIRE_IKE_RECORD:
+	case WIRE_IKE_DELETE:
+		return dec_ike(ts, rec);
 	default:
 		return WIRE_E_TYPE;	/* not reached: type_known() was checked */
 	}
@@ -1438,6 +1525,8 @@ const char *wire_type_name(uint8_t type)
 	case WIRE_POLICY_DELETE:	return "POLICY_DELETE";
 	case WIRE_ACK:			return "ACK";
 	case WIRE_HEARTBEAT:		return "HEARTBEAT";
+	case WIRE_IKE_RECORD:		return "IKE_RECORD";
+	case WIRE_IKE_DELETE:		return "IKE_DELETE";
 	default:
 		if (type >= WIRE_IKE_FIRST && type <= WIRE_IKE_LAST)
 			return "IKE (reserved)";

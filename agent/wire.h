@@ -14,6 +14,7 @@
 #define WIRE_NODE_ID_MAX	63	/* bytes, without NUL */
 #define WIRE_NONCE_LEN		32
 #define WIRE_MAC_LEN		32	/* HMAC-SHA256 */
+#define WIRE_IKE_JSON_MAX	61440	/* bytes of JSON in one IKE_RECORD (60 KiB) */
 
 /* Header flags. */
 #define WIRE_F_BULK		0x0001	/* part of the snapshot, counted by BULK_END */
@@ -35,7 +36,9 @@ enum wire_type {
 	WIRE_POLICY_DELETE	= 0x21,
 	WIRE_ACK		= 0x30,
 	WIRE_HEARTBEAT		= 0x31,
-	WIRE_IKE_FIRST		= 0x40,	/* reserved for IKE records: skipped for now */
+	WIRE_IKE_RECORD		= 0x40,	/* one pluto HA record, JSON, carried opaquely */
+	WIRE_IKE_DELETE		= 0x41,	/* an IKE SA is gone, by its SPIs */
+	WIRE_IKE_FIRST		= 0x40,	/* the IKE range; 0x42-0x5f are still skipped */
 	WIRE_IKE_LAST		= 0x5f,
 };
 
@@ -72,6 +75,8 @@ enum wire_tlv {
 	WIRE_T_POLICY_PARAMS	= 0x0030,
 	WIRE_T_TMPL		= 0x0031,
 	WIRE_T_POLICY_KEY	= 0x0032,
+	WIRE_T_IKE_SPIS		= 0x0038,
+	WIRE_T_IKE_JSON		= 0x0039,
 };
 
 /* Distinct values so that the caller can count each kind of failure. */
@@ -117,6 +122,18 @@ struct wire_sa_update {
 	uint64_t synced_at_ms;
 };
 
+/*
+ * IKE_RECORD and IKE_DELETE. The JSON itself is not in the structure
+ * (60 KiB would make every struct wire_record that big): see
+ * wire_record.ike_json.
+ */
+struct wire_ike {
+	uint64_t spi_i;		/* IKE SPIs as numbers: "41443052916ec1bb" is 0x41443052916ec1bb */
+	uint64_t spi_r;
+	uint32_t json_len;	/* IKE_RECORD: 1..WIRE_IKE_JSON_MAX; IKE_DELETE: 0 */
+	bool has_spis;		/* IKE_RECORD: optional; IKE_DELETE: always */
+};
+
 struct wire_record {
 	/* The header; version and length are set by the encoder. */
 	uint8_t version;
@@ -134,7 +151,15 @@ struct wire_record {
 		struct ha_policy_key policy_key;	/* POLICY_DELETE */
 		uint64_t ack_seq;			/* ACK */
 		uint64_t timestamp_ms;			/* HEARTBEAT */
+		struct wire_ike ike;			/* IKE_RECORD, IKE_DELETE */
 	} u;
+	/*
+	 * IKE_RECORD: the JSON document, u.ike.json_len bytes, no NUL inside
+	 * and none after it. The decoder does not copy it: it points into the
+	 * buffer given to wire_decode() and lives as long as that buffer. The
+	 * encoder reads it from here. NULL for every other type.
+	 */
+	const char *ike_json;
 };
 
 /*
@@ -144,7 +169,7 @@ struct wire_record {
  *
  * Decode the record at the start of buf. On WIRE_OK, *rec is complete and
  * *used is the record's length (the buffer may hold more records after it).
- * On WIRE_SKIPPED (unknown type, IKE range included), only the header
+ * On WIRE_SKIPPED (unknown type, 0x42-0x5f included), only the header
  * fields of *rec are set and *used says how far to skip. On an error *rec
  * is all zero; *used is the record's length when its header was sound and
  * the whole record was present (so a caller may skip it), 0 otherwise.
@@ -174,6 +199,14 @@ int wire_encode_policy_delete(uint8_t *buf, size_t cap, uint64_t seq, uint16_t f
     const struct ha_policy_key *key);
 int wire_encode_ack(uint8_t *buf, size_t cap, uint64_t seq, uint64_t ack_seq);
 int wire_encode_heartbeat(uint8_t *buf, size_t cap, uint64_t seq, uint64_t timestamp_ms);
+/*
+ * json holds ike->json_len bytes (an ike_sa or child_sa record carries
+ * the IKE SA's keys: seal the buffer at once and wipe it, as for SA_ADD).
+ */
+int wire_encode_ike_record(uint8_t *buf, size_t cap, uint64_t seq, uint16_t flags,
+    const struct wire_ike *ike, const char *json);
+int wire_encode_ike_delete(uint8_t *buf, size_t cap, uint64_t seq, uint16_t flags,
+    uint64_t spi_i, uint64_t spi_r);
 
 /* The counters part of an SA, as SA_UPDATE carries them. */
 void wire_sa_update_of(const struct ha_sa *sa, struct wire_sa_update *u);

@@ -52,6 +52,20 @@ static const char VEC_SA_ADD[] =
 	"65 53 f1 00 00 00 00 00 65 53 f1 64 00 2c 00 08"
 	"00 00 01 8b cf e6 ef 1b";
 
+static const char VEC_IKE_RECORD[] =
+	"01 40 00 01 00 00 00 50 00 00 00 00 00 00 00 09"
+	"00 38 00 10 41 44 30 52 91 6e c1 bb f0 98 5e 9d"
+	"d3 55 b6 72 00 39 00 28 7b 22 76 65 72 73 69 6f"
+	"6e 22 3a 31 2c 22 74 79 70 65 22 3a 22 64 65 6c"
+	"65 74 65 22 2c 22 73 65 72 69 61 6c 22 3a 31 7d";
+
+static const char VEC_IKE_DELETE[] =
+	"01 41 00 00 00 00 00 24 00 00 00 00 00 00 00 0a"
+	"00 38 00 10 41 44 30 52 91 6e c1 bb f0 98 5e 9d"
+	"d3 55 b6 72";
+
+static const char VEC_IKE_JSON[] = "{\"version\":1,\"type\":\"delete\",\"serial\":1}";
+
 static size_t unhex(const char *s, uint8_t *out)
 {
 	size_t n = 0;
@@ -558,6 +572,8 @@ static void test_doc_vectors(void **state)
 	doc_check("### 9.1 HELLO", 0, VEC_HELLO);
 	doc_check("### 9.2 ACK", 0, VEC_ACK);
 	doc_check("### 9.3 SA_ADD", 0, VEC_SA_ADD);
+	doc_check("### 9.6 IKE_RECORD", 0, VEC_IKE_RECORD);
+	doc_check("### 9.6 IKE_RECORD", 1, VEC_IKE_DELETE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1268,11 +1284,159 @@ static void test_reject_policy(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* IKE records */
+
+static void test_vector_ike(void **state)
+{
+	struct wire_ike ike = { 0x41443052916ec1bbULL, 0xf0985e9dd355b672ULL,
+				sizeof(VEC_IKE_JSON) - 1, true };
+	struct wire_record rec;
+	struct rb want;
+	uint8_t got[256];
+	size_t used;
+
+	rb_hex(&want, VEC_IKE_RECORD);
+	assert_int_equal(wire_encode_ike_record(got, sizeof(got), 9, WIRE_F_BULK, &ike, VEC_IKE_JSON),
+			 want.n);
+	assert_memory_equal(got, want.b, want.n);
+	assert_int_equal(decode(want.b, want.n, &rec, &used), WIRE_OK);
+	assert_int_equal(used, want.n);
+	assert_int_equal(rec.type, WIRE_IKE_RECORD);
+	assert_int_equal(rec.flags, WIRE_F_BULK);
+	assert_true(rec.seq == 9);
+	assert_true(rec.u.ike.has_spis && rec.u.ike.spi_i == ike.spi_i && rec.u.ike.spi_r == ike.spi_r);
+	assert_int_equal(rec.u.ike.json_len, 40);
+	/* Not a copy: the document is where the record is. */
+	assert_ptr_equal(rec.ike_json, (const char *)want.b + 40);
+	assert_memory_equal(rec.ike_json, VEC_IKE_JSON, 40);
+
+	rb_hex(&want, VEC_IKE_DELETE);
+	assert_int_equal(wire_encode_ike_delete(got, sizeof(got), 10, 0, ike.spi_i, ike.spi_r), want.n);
+	assert_memory_equal(got, want.b, want.n);
+	assert_int_equal(decode(want.b, want.n, &rec, &used), WIRE_OK);
+	assert_int_equal(rec.type, WIRE_IKE_DELETE);
+	assert_true(rec.seq == 10 && rec.u.ike.has_spis && rec.u.ike.spi_i == ike.spi_i &&
+		    rec.u.ike.spi_r == ike.spi_r && rec.u.ike.json_len == 0);
+	assert_null(rec.ike_json);
+	assert_string_equal(wire_type_name(WIRE_IKE_RECORD), "IKE_RECORD");
+	assert_string_equal(wire_type_name(WIRE_IKE_DELETE), "IKE_DELETE");
+}
+
+static void test_roundtrip_ike(void **state)
+{
+	static char json[WIRE_IKE_JSON_MAX + 1];
+	struct wire_ike ike = { 0, 0, 0, false };
+	struct wire_record rec, back;
+	struct rb r;
+	size_t used;
+	int n;
+
+	/* No SPIs; and the largest document, which still fits one record. */
+	memset(json, ' ', sizeof(json));
+	json[0] = '{';
+	for (uint32_t len = 2; len <= WIRE_IKE_JSON_MAX; len = len * 3 + 1 < WIRE_IKE_JSON_MAX ?
+	     len * 3 + 1 : (len == WIRE_IKE_JSON_MAX ? len + 1 : WIRE_IKE_JSON_MAX)) {
+		json[len - 1] = '}';
+		ike.json_len = len;
+		n = wire_encode_ike_record(r.b, sizeof(r.b), 77, WIRE_F_ACK_REQ, &ike, json);
+		assert_int_equal(n, WIRE_HDR_LEN + 4 + len);
+		r.n = (size_t)n;
+		assert_int_equal(decode(r.b, r.n, &rec, &used), WIRE_OK);
+		assert_false(rec.u.ike.has_spis);
+		assert_int_equal(rec.u.ike.json_len, len);
+		assert_memory_equal(rec.ike_json, json, len);
+		/* What decodes encodes to the same bytes (the fuzzer's property). */
+		assert_int_equal(wire_encode(tmp, sizeof(tmp), &rec), n);
+		assert_memory_equal(tmp, r.b, r.n);
+		json[len - 1] = ' ';
+	}
+	/* In a batch with other records, and through struct wire_record. */
+	memset(&rec, 0, sizeof(rec));
+	rec.type = WIRE_IKE_RECORD;
+	rec.seq = 3;
+	rec.u.ike.has_spis = true;
+	rec.u.ike.spi_i = 1;
+	rec.u.ike.spi_r = UINT64_MAX;
+	rec.u.ike.json_len = 2;
+	rec.ike_json = "{}";
+	n = wire_encode(r.b, sizeof(r.b), &rec);
+	assert_int_equal(n, WIRE_HDR_LEN + 20 + 6);
+	assert_int_equal(wire_encode_ike_delete(r.b + n, sizeof(r.b) - (size_t)n, 4, 0, 5, 6), 36);
+	r.n = (size_t)n + 36;
+	assert_int_equal(decode(r.b, r.n, &back, &used), WIRE_OK);
+	assert_true(used == (size_t)n && back.u.ike.spi_r == UINT64_MAX);
+	assert_memory_equal(&back.u, &rec.u, sizeof(rec.u));
+	assert_int_equal(decode(r.b + used, r.n - used, &back, &used), WIRE_OK);
+	assert_true(back.type == WIRE_IKE_DELETE && back.u.ike.spi_i == 5 && back.u.ike.spi_r == 6);
+}
+
+static void test_reject_ike(void **state)
+{
+	static char big[WIRE_IKE_JSON_MAX + 2];
+	struct wire_ike ike = { 1, 2, 40, true };
+	struct wire_record rec;
+	struct rb r;
+	uint8_t buf[128];
+	size_t used;
+
+	/* Decoder. */
+	rb_hex(&r, VEC_IKE_RECORD);
+	tlv_set(&r, WIRE_T_IKE_JSON, "", 0);
+	assert_int_equal(rb_decode(&r), WIRE_E_TLV_LENGTH);
+	memset(big, 'x', sizeof(big));
+	tlv_set(&r, WIRE_T_IKE_JSON, big, WIRE_IKE_JSON_MAX + 1);
+	assert_int_equal(rb_decode(&r), WIRE_E_TLV_LENGTH);
+	tlv_set(&r, WIRE_T_IKE_JSON, "{\"a\0\"}", 6);
+	assert_int_equal(rb_decode(&r), WIRE_E_RANGE);
+	tlv_del(&r, WIRE_T_IKE_JSON);
+	assert_int_equal(rb_decode(&r), WIRE_E_MISSING);
+	rb_hex(&r, VEC_IKE_RECORD);
+	tlv_set(&r, WIRE_T_IKE_SPIS, "0123456789abcde", 15);
+	assert_int_equal(rb_decode(&r), WIRE_E_TLV_LENGTH);
+	rb_hex(&r, VEC_IKE_RECORD);
+	tlv_ins(&r, r.n, WIRE_T_IKE_JSON, "{}", 2);
+	assert_int_equal(rb_decode(&r), WIRE_E_DUPLICATE);
+	rb_hex(&r, VEC_IKE_DELETE);
+	tlv_del(&r, WIRE_T_IKE_SPIS);
+	assert_int_equal(rb_decode(&r), WIRE_E_MISSING);
+	/* A document in an IKE_DELETE is a TLV it does not read: skipped. */
+	rb_hex(&r, VEC_IKE_DELETE);
+	tlv_ins(&r, r.n, WIRE_T_IKE_JSON, "{}", 2);
+	assert_int_equal(decode(r.b, r.n, &rec, &used), WIRE_OK);
+	assert_true(rec.u.ike.json_len == 0 && rec.ike_json == NULL);
+	/* A truncated one is refused whole, and leaves nothing behind. */
+	rb_hex(&r, VEC_IKE_RECORD);
+	assert_int_equal(decode(r.b, r.n - 1, &rec, &used), WIRE_E_TRUNCATED);
+	assert_null(rec.ike_json);
+
+	/* Encoder. */
+	assert_int_equal(wire_encode_ike_record(buf, sizeof(buf), 1, 0, &ike, NULL), WIRE_E_RANGE);
+	ike.json_len = 0;
+	assert_int_equal(wire_encode_ike_record(buf, sizeof(buf), 1, 0, &ike, "{}"), WIRE_E_RANGE);
+	ike.json_len = WIRE_IKE_JSON_MAX + 1;
+	assert_int_equal(wire_encode_ike_record(buf, sizeof(buf), 1, 0, &ike, big), WIRE_E_RANGE);
+	ike.json_len = 3;
+	assert_int_equal(wire_encode_ike_record(buf, sizeof(buf), 1, 0, &ike, "{\0}"), WIRE_E_RANGE);
+	ike.json_len = 100;
+	memset(big, ' ', 100);
+	assert_int_equal(wire_encode_ike_record(buf, 120, 1, 0, &ike, big), WIRE_E_NOSPACE);
+	memset(&rec, 0, sizeof(rec));
+	rec.type = WIRE_IKE_DELETE;
+	assert_int_equal(wire_encode(buf, sizeof(buf), &rec), WIRE_E_MISSING);
+	rec.u.ike.has_spis = true;
+	rec.u.ike.json_len = 2;
+	rec.ike_json = "{}";
+	assert_int_equal(wire_encode(buf, sizeof(buf), &rec), WIRE_E_INCONSISTENT);
+	rec.u.ike.json_len = 0;
+	assert_int_equal(wire_encode(buf, sizeof(buf), &rec), 36);
+}
+
+/* ------------------------------------------------------------------ */
 /* Unknown things are skipped */
 
 static void test_unknown_record_skipped(void **state)
 {
-	static const uint8_t types[] = { 0x00, 0x04, 0x13, 0x22, 0x32, 0x40, 0x41, 0x5f, 0x60, 0xff };
+	static const uint8_t types[] = { 0x00, 0x04, 0x13, 0x22, 0x32, 0x42, 0x43, 0x5f, 0x60, 0xff };
 	struct wire_record rec;
 	uint8_t buf[256];
 	struct rb r;
@@ -1301,7 +1465,7 @@ static void test_unknown_record_skipped(void **state)
 	assert_int_equal(decode(r.b, r.n - 1, &rec, &used), WIRE_E_TRUNCATED);
 	/* The encoder does not make what it does not know. */
 	memset(&rec, 0, sizeof(rec));
-	rec.type = 0x40;
+	rec.type = 0x42;
 	assert_int_equal(wire_encode(buf, sizeof(buf), &rec), WIRE_E_TYPE);
 }
 
@@ -1483,6 +1647,9 @@ int main(void)
 		cmocka_unit_test(test_reject_sa),
 		cmocka_unit_test(test_reject_update_delete),
 		cmocka_unit_test(test_reject_policy),
+		cmocka_unit_test(test_vector_ike),
+		cmocka_unit_test(test_roundtrip_ike),
+		cmocka_unit_test(test_reject_ike),
 		cmocka_unit_test(test_unknown_record_skipped),
 		cmocka_unit_test(test_unknown_tlv_skipped),
 		cmocka_unit_test(test_encode_rejects),
