@@ -582,6 +582,16 @@ static ssize_t child_index(const struct ike_entry *e, uint64_t serial)
 	return -1;
 }
 
+/* The IKE SA holding Child SA serial, by a walk (a Child SA delete without its IKE SA's serial). */
+static struct node *set_find_child_owner(const struct set *s, uint64_t serial)
+{
+	for (size_t b = 0; b < s->nb; b++)
+		for (struct node *nd = s->by_spi[b]; nd != NULL; nd = nd->next_spi)
+			if (child_index(&nd->e, serial) >= 0)
+				return nd;
+	return NULL;
+}
+
 static void child_remove(struct set *s, struct node *nd, size_t i)
 {
 	child_clear(&nd->e.children[i]);
@@ -604,15 +614,10 @@ static int set_delete_child(const struct ike_cache *c, struct set *s, const stru
 		}
 	}
 	/* No owner named, or not where it said: look everywhere (rare, a Child SA delete). */
-	for (size_t b = 0; b < s->nb; b++) {
-		for (nd = s->by_spi[b]; nd != NULL; nd = nd->next_spi) {
-			if ((i = child_index(&nd->e, r->serial)) >= 0) {
-				child_remove(s, nd, (size_t)i);
-				return IKE_OK;
-			}
-		}
-	}
-	return IKE_E_UNKNOWN;
+	if ((nd = set_find_child_owner(s, r->serial)) == NULL)
+		return IKE_E_UNKNOWN;
+	child_remove(s, nd, (size_t)child_index(&nd->e, r->serial));
+	return IKE_OK;
 }
 
 static int set_delete(const struct ike_cache *c, struct set *s, const struct pluto_record *r)
@@ -954,6 +959,39 @@ const struct ike_entry *ike_lookup(const struct ike_cache *c, uint64_t spi_i, ui
 	struct node *nd = set_find_spis(c, &c->live, spi_i, spi_r);
 
 	return nd ? &nd->e : NULL;
+}
+
+static struct node *record_owner(const struct ike_cache *c, const struct set *s,
+				 const struct pluto_record *rec)
+{
+	bool child = rec->type == PLUTO_CHILD_SA || (rec->type == PLUTO_DELETE && rec->child);
+	struct node *nd;
+
+	if (!child)
+		return set_find_serial(c, s, rec->serial);
+	if (rec->ike_serial && (nd = set_find_serial(c, s, rec->ike_serial)) != NULL)
+		return nd;
+	return rec->type == PLUTO_DELETE ? set_find_child_owner(s, rec->serial) : NULL;
+}
+
+bool ike_record_spis(const struct ike_cache *c, const struct pluto_record *rec, uint64_t *spi_i,
+		     uint64_t *spi_r)
+{
+	struct node *nd;
+
+	if (rec->has_spis) {
+		*spi_i = rec->spi_i;
+		*spi_r = rec->spi_r;
+		return true;
+	}
+	nd = record_owner(c, &c->live, rec);
+	if (nd == NULL && c->bulk_open)
+		nd = record_owner(c, &c->shadow, rec);
+	if (nd == NULL)
+		return false;
+	*spi_i = nd->e.spi_i;
+	*spi_r = nd->e.spi_r;
+	return true;
 }
 
 const struct ike_entry *ike_lookup_serial(const struct ike_cache *c, uint64_t serial)

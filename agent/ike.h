@@ -197,6 +197,14 @@ bool ike_bulk_in_progress(const struct ike_cache *c);
 void ike_bulk_info(const struct ike_cache *c, struct ike_bulk_info *out);
 
 const struct ike_entry *ike_lookup(const struct ike_cache *c, uint64_t spi_i, uint64_t spi_r);
+/*
+ * The SPIs of the IKE SA a record is about: its own, or found by the
+ * serial (ike_serial for Child SA records) in the live set or an open
+ * snapshot. Call it before ike_apply() (a delete removes what it finds):
+ * IKE_RECORD carries these SPIs and the stream is chosen from them.
+ */
+bool ike_record_spis(const struct ike_cache *c, const struct pluto_record *rec, uint64_t *spi_i,
+		     uint64_t *spi_r);
 /* The most recent live IKE SA with this serial (serials are per pluto run). */
 const struct ike_entry *ike_lookup_serial(const struct ike_cache *c, uint64_t serial);
 int ike_set_state(struct ike_cache *c, uint64_t spi_i, uint64_t spi_r, enum ike_state state);

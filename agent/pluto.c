@@ -814,6 +814,12 @@ static void pluto_drop(struct pluto *p, const char *why)
 		pluto_schedule_retry(p);
 }
 
+void pluto_reconnect(struct pluto *p, const char *why)
+{
+	p->backoff_ms = p->min_ms;
+	pluto_drop(p, why);
+}
+
 static void pluto_log_malformed(struct pluto *p, int rc, const char *member)
 {
 	uint64_t now = pluto_now_ms();

@@ -212,6 +212,11 @@ struct pluto *pluto_new(struct event_base *base, const struct pluto_config *cfg,
 			const struct pluto_callbacks *cb, void *ctx);
 /* Start connecting (at once; then with backoff until pluto is there). */
 int pluto_start(struct pluto *p);
+/*
+ * Drop the connection and connect again after the shortest backoff: a
+ * fresh snapshot (ours did not add up). The disconnected callback runs.
+ */
+void pluto_reconnect(struct pluto *p, const char *why);
 /* Use an already connected SOCK_SEQPACKET socket instead (tests; fd is ours afterwards). */
 int pluto_attach_fd(struct pluto *p, int fd);
 void pluto_free(struct pluto *p);

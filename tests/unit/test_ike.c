@@ -708,6 +708,52 @@ static void test_big_documents(void **state)
 	ike_free(c);
 }
 
+/* Which IKE SA a record is about, before it is applied. */
+static void test_record_spis(void **state)
+{
+	struct ike_cache *c = cache_make(0);
+	struct pluto_record r;
+	uint64_t i = 0, rr = 0;
+
+	assert_int_equal(apply_ike(c, 1, 0xa1, 0xb1, false, 1), IKE_OK);
+	assert_int_equal(apply_child(c, 2, "\"ike_serial\":1", 0x100, false, 2), IKE_OK);
+
+	rec_parse(&r, "{\"version\":1,\"type\":\"msgid\",\"serial\":1,"
+		  "\"msgid\":{\"initiator\":{\"sent\":1,\"recv\":1,\"wip\":-1},"
+		  "\"responder\":{\"sent\":1,\"recv\":1,\"wip\":-1}}}");
+	assert_true(ike_record_spis(c, &r, &i, &rr) && i == 0xa1 && rr == 0xb1);
+	pluto_record_clear(&r);
+	rec_parse(&r, "{\"version\":1,\"type\":\"child_sa\",\"serial\":3,\"ike_serial\":1}");
+	i = rr = 0;
+	assert_true(ike_record_spis(c, &r, &i, &rr) && i == 0xa1 && rr == 0xb1);
+	pluto_record_clear(&r);
+	rec_parse(&r, "{\"version\":1,\"type\":\"child_sa\",\"serial\":3,\"ike_serial\":9}");
+	assert_false(ike_record_spis(c, &r, &i, &rr));
+	pluto_record_clear(&r);
+	/* A Child SA delete without its IKE SA's serial: found by the Child SA. */
+	rec_parse(&r, "{\"version\":1,\"type\":\"delete\",\"sa\":\"child\",\"serial\":2}");
+	i = rr = 0;
+	assert_true(ike_record_spis(c, &r, &i, &rr) && i == 0xa1 && rr == 0xb1);
+	pluto_record_clear(&r);
+	rec_parse(&r, "{\"version\":1,\"type\":\"delete\",\"sa\":\"ike\",\"serial\":1}");
+	i = rr = 0;
+	assert_true(ike_record_spis(c, &r, &i, &rr) && i == 0xa1 && rr == 0xb1);
+	assert_int_equal(ike_apply(c, &r, false, 3), IKE_OK);
+	assert_false(ike_record_spis(c, &r, &i, &rr));	/* gone now */
+	pluto_record_clear(&r);
+	rec_parse(&r, "{\"version\":1,\"type\":\"delete\",\"spi_i\":\"0000000000000005\","
+		  "\"spi_r\":\"0000000000000006\"}");
+	assert_true(ike_record_spis(c, &r, &i, &rr) && i == 5 && rr == 6);
+	pluto_record_clear(&r);
+	/* In an open snapshot too. */
+	assert_int_equal(ike_bulk_begin(c, 1, 4), IKE_OK);
+	assert_int_equal(apply_ike(c, 7, 0xc1, 0xd1, true, 5), IKE_OK);
+	rec_parse(&r, "{\"version\":1,\"type\":\"child_sa\",\"serial\":8,\"ike_serial\":7}");
+	assert_true(ike_record_spis(c, &r, &i, &rr) && i == 0xc1 && rr == 0xd1);
+	pluto_record_clear(&r);
+	ike_free(c);
+}
+
 static void test_limits(void **state)
 {
 	struct ike_cache *c = cache_make(3);
@@ -847,6 +893,7 @@ int main(void)
 		cmocka_unit_test(test_listing),
 		cmocka_unit_test(test_export),
 		cmocka_unit_test(test_big_documents),
+		cmocka_unit_test(test_record_spis),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_random_sequences),

@@ -879,6 +879,17 @@ static void test_client_reconnects(void **state)
 	assert_true(st.connects == 2 && st.disconnects == 1 && st.snapshots == 2);
 	assert_true(st.connect_failures >= 3);
 
+	/* Asked for a fresh snapshot: we drop the connection and come back. */
+	pluto_reconnect(p, "snapshot did not add up");
+	assert_false(pluto_is_connected(p));
+	assert_string_equal(seen.why, "snapshot did not add up");
+	close(conn);
+	assert_true(run_until(base, is_connected, p, WAIT_MS));
+	conn = accept(l.fd, NULL, NULL);
+	assert_true(conn >= 0);
+	assert_int_equal(seen.connected, 3);
+	assert_true(seen.epoch == 3);
+
 	close(conn);
 	close(l.fd);
 	pluto_free(p);
