@@ -814,9 +814,9 @@ static void pluto_drop(struct pluto *p, const char *why)
 		pluto_schedule_retry(p);
 }
 
+/* With the backoff as it stands: a snapshot that never adds up is not asked for five times a second. */
 void pluto_reconnect(struct pluto *p, const char *why)
 {
-	p->backoff_ms = p->min_ms;
 	pluto_drop(p, why);
 }
 
@@ -864,12 +864,14 @@ static void pluto_handle(struct pluto *p, size_t n, bool truncated)
 	if (rec.type == PLUTO_SNAPSHOT_END) {
 		p->st.in_snapshot = false;
 		p->st.snapshots++;
-		p->backoff_ms = p->min_ms;
 	}
 	p->st.records++;
 	p->st.by_type[rec.type]++;
 	if (p->cb.record)
 		p->cb.record(p->ctx, &rec);
+	/* A complete snapshot the caller kept (it did not reconnect): healthy. */
+	if (rec.type == PLUTO_SNAPSHOT_END && p->fd >= 0)
+		p->backoff_ms = p->min_ms;
 	pluto_record_clear(&rec);
 }
 

@@ -213,8 +213,10 @@ struct pluto *pluto_new(struct event_base *base, const struct pluto_config *cfg,
 /* Start connecting (at once; then with backoff until pluto is there). */
 int pluto_start(struct pluto *p);
 /*
- * Drop the connection and connect again after the shortest backoff: a
- * fresh snapshot (ours did not add up). The disconnected callback runs.
+ * Drop the connection and connect again for a fresh snapshot (ours did
+ * not add up). The backoff keeps growing until a snapshot is kept, so a
+ * snapshot that never adds up is not asked for in a tight loop. The
+ * disconnected callback runs.
  */
 void pluto_reconnect(struct pluto *p, const char *why);
 /* Use an already connected SOCK_SEQPACKET socket instead (tests; fd is ours afterwards). */
