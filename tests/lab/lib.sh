@@ -398,14 +398,17 @@ lab_revive() {
 
 # ---------------------------------------------------------------- traffic
 
-# lab_traffic_start TAG: sequenced UDP both ways between inside and rhost.
+# lab_traffic_start TAG [FAR_NS FAR_ADDR PORT]: sequenced UDP both ways
+# between inside and a host behind the remote (rhost unless named), on
+# ports PORT and PORT+1 (6001 unless given).
 lab_traffic_start() {
-	local tag=$1 rate=${LAB_TRAFFIC_RATE:-1000}
+	local tag=$1 far=${2:-rhost} far_addr=${3:-$RHOST} port=${4:-6001}
+	local rate=${LAB_TRAFFIC_RATE:-1000}
 	rm -f "$LAB_RUN/traffic-$tag".*
-	in_ns inside "$LAB_BIN/hatraffic" --bind "$INSIDE:6001" --peer "$RHOST:6002" \
+	in_ns inside "$LAB_BIN/hatraffic" --bind "$INSIDE:$port" --peer "$far_addr:$((port + 1))" \
 		--rate "$rate" --stop-file "$LAB_RUN/traffic-$tag.stop" \
 		--report "$LAB_RUN/traffic-$tag.inside.json" --quiet &
-	in_ns rhost "$LAB_BIN/hatraffic" --bind "$RHOST:6002" --peer "$INSIDE:6001" \
+	in_ns "$far" "$LAB_BIN/hatraffic" --bind "$far_addr:$((port + 1))" --peer "$INSIDE:$port" \
 		--rate "$rate" --stop-file "$LAB_RUN/traffic-$tag.stop" \
 		--report "$LAB_RUN/traffic-$tag.rhost.json" --quiet &
 }

@@ -72,19 +72,6 @@ both_tunnels_up() { lab_tunnel_up remote tunA && lab_tunnel_up remote tunB; }
 peer_synced() { [ "$(hactl "$1" --json status | jq .in_sync)" = true ]; }
 both_in_sync() { peer_synced gw1 && peer_synced gw2; }
 
-# aa_traffic_start_b TAG: hatraffic through tunB (inside <-> rhost2). The
-# reports use lab_traffic_stop's names, so it combines them.
-aa_traffic_start_b() {
-	local tag=$1 rate=${LAB_TRAFFIC_RATE:-1000}
-	rm -f "$LAB_RUN/traffic-$tag".*
-	in_ns inside "$LAB_BIN/hatraffic" --bind "$INSIDE:6003" --peer "$RHOST2:6004" \
-		--rate "$rate" --stop-file "$LAB_RUN/traffic-$tag.stop" \
-		--report "$LAB_RUN/traffic-$tag.inside.json" --quiet &
-	in_ns rhost2 "$LAB_BIN/hatraffic" --bind "$RHOST2:6004" --peer "$INSIDE:6003" \
-		--rate "$rate" --stop-file "$LAB_RUN/traffic-$tag.stop" \
-		--report "$LAB_RUN/traffic-$tag.rhost.json" --quiet &
-}
-
 # aa_pluto_conf HOST: tunA (the gateways' left= VIP A) and tunB (VIP B),
 # identical on gw1 and gw2; the remote initiates both, when told: with
 # auto=start, pluto's own load and lab_pluto_start's addconn would each
@@ -346,7 +333,7 @@ b_promotions=$(vip_status gw2 b .promotions)
 b_demotions=$(vip_status gw2 b .demotions)
 b_last=$(vip_status gw2 b .last_takeover.at_ms)
 lab_traffic_start crash-a
-aa_traffic_start_b crash-b
+lab_traffic_start crash-b rhost2 "$RHOST2" 6003
 sleep 2
 lab_log "crash gw1"
 lab_crash gw1
@@ -390,7 +377,7 @@ lab_check "return: no SA of either VIP in gw1's kernel" no_sas gw1 "$VIP_A_OUT" 
 a_before=$(vip_ids gw2 "$VIP_A_OUT")
 b_before=$(vip_ids gw2 "$VIP_B_OUT")
 lab_traffic_start stop-a
-aa_traffic_start_b stop-b
+lab_traffic_start stop-b rhost2 "$RHOST2" 6003
 sleep 2
 lab_log "stop gw2's keepalived"
 lab_keepalived_stop gw2
@@ -424,7 +411,7 @@ a_before=$(vip_ids gw1 "$VIP_A_OUT")
 a_pols=$(vip_policies gw1 "$VIP_A_OUT")
 b_before=$(vip_ids gw1 "$VIP_B_OUT")
 lab_traffic_start fault-a
-aa_traffic_start_b fault-b
+lab_traffic_start fault-b rhost2 "$RHOST2" 6003
 sleep 2
 lab_log "G_B to FAULT on gw1"
 echo 1 >"$LAB_RUN/gw1/hold-b"
