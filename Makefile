@@ -75,7 +75,7 @@ $(TRAFFIC): tests/lab/traffic/traffic_main.c $(TRAFFIC_SRC) $(wildcard tests/lab
 	$(CC) $(WARN) $(CFLAGS) -D_GNU_SOURCE -o $@ tests/lab/traffic/traffic_main.c $(TRAFFIC_SRC)
 
 # Unit tests: each tests/unit/test_X.c is one cmocka program.
-$(BUILD)/unit/%: tests/unit/%.c $(LIB) $(TRAFFIC_SRC) $(HEADERS)
+$(BUILD)/unit/%: tests/unit/%.c $(LIB) $(TRAFFIC_SRC) $(HEADERS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Itests/lab/traffic -o $@ $< $(TRAFFIC_SRC) $(LIB) \
 		$(PKG_LIBS) $(shell pkg-config --libs cmocka)
@@ -94,7 +94,7 @@ $(BUILD)/asan/obj/%.o: %.c $(HEADERS)
 $(ASAN_LIB): $(ASAN_OBJ)
 	rm -f $@
 	ar rcs $@ $^
-$(BUILD)/asan/%: tests/unit/%.c $(ASAN_LIB) $(HEADERS)
+$(BUILD)/asan/%: tests/unit/%.c $(ASAN_LIB) $(HEADERS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -O1 -Wno-missing-prototypes $(SAN) -Itests/lab/traffic -o $@ $< $(ASAN_LIB) \
 		$(PKG_LIBS) $(shell pkg-config --libs cmocka)
