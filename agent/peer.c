@@ -361,7 +361,7 @@ struct peer *peer_new(struct event_base *base, const struct conf *conf, const st
 	sc.node_id = conf->node_id;
 	sc.psk = psk;
 	sc.streams = (uint16_t)conf->streams;
-	sc.caps = WIRE_CAP_ESN | WIRE_CAP_BATCH;
+	sc.caps = WIRE_CAP_ESN | WIRE_CAP_BATCH | WIRE_CAP_IKE;
 	sc.max_unacked = conf->resend_queue;
 	sc.heartbeat_ms = conf->heartbeat_ms;
 	sc.dead_ms = conf->dead_time_ms;

@@ -15,7 +15,9 @@
 
 /* Records are gathered per stream into one frame of up to this size. */
 #define BATCH_MAX	16384
-#define ENCODE_MAX	4096	/* the largest record we make: an SA with ESN bitmap and keys */
+#define ENCODE_MAX	4096	/* the largest SA or policy record: an SA with ESN bitmap and keys */
+/* An IKE_RECORD: header, IKE_SPIS and IKE_JSON TLVs, the document (docs/protocol.md 5.5). */
+#define IKE_ENCODE_MAX	(WIRE_HDR_LEN + 2 * WIRE_TLV_HDR_LEN + 16 + WIRE_IKE_JSON_MAX)
 
 struct out_batch {
 	uint8_t *buf;		/* BATCH_MAX bytes, allocated on first use */
@@ -52,6 +54,7 @@ struct session {
 	uint64_t last_rx_ms;
 
 	uint8_t *scratch;		/* plaintext of a received frame / a sealed frame */
+	uint8_t *big;			/* IKE_ENCODE_MAX: records above ENCODE_MAX, wiped after each */
 	struct session_stats stats;
 	bool in_reset;
 };
@@ -113,6 +116,10 @@ void session_free(struct session *s)
 	if (s->scratch) {
 		explicit_bzero(s->scratch, SEAL_FRAME_MAX);
 		free(s->scratch);
+	}
+	if (s->big) {
+		explicit_bzero(s->big, IKE_ENCODE_MAX);
+		free(s->big);
 	}
 	free(s);
 }
@@ -284,16 +291,11 @@ bool session_pending(const struct session *s)
 	return false;
 }
 
-static int session_seal_send(struct session *s, uint16_t stream)
+/* Seal len bytes of plaintext as one frame and hand it over. */
+static int session_seal_out(struct session *s, uint16_t stream, const uint8_t *pt, size_t len)
 {
-	struct out_batch *b = &s->batch[stream];
-	int n;
+	int n = seal_frame(s->seal, stream, pt, len, s->scratch, SEAL_FRAME_MAX);
 
-	if (!b->len)
-		return 0;
-	n = seal_frame(s->seal, stream, b->buf, b->len, s->scratch, SEAL_FRAME_MAX);
-	explicit_bzero(b->buf, b->len);
-	b->len = 0;
 	if (n < 0) {
 		session_fail(s, seal_strerror(n));
 		return -1;
@@ -305,6 +307,19 @@ static int session_seal_send(struct session *s, uint16_t stream)
 		return -1;
 	}
 	return 0;
+}
+
+static int session_seal_send(struct session *s, uint16_t stream)
+{
+	struct out_batch *b = &s->batch[stream];
+	int rc;
+
+	if (!b->len)
+		return 0;
+	rc = session_seal_out(s, stream, b->buf, b->len);
+	explicit_bzero(b->buf, b->len);
+	b->len = 0;
+	return rc;
 }
 
 int session_flush(struct session *s)
@@ -330,6 +345,13 @@ static int session_queue(struct session *s, uint16_t stream, const uint8_t *rec,
 	}
 	if (b->len + len > BATCH_MAX && session_seal_send(s, stream) != 0)
 		return -1;
+	if (len > BATCH_MAX) {
+		/* A big IKE_RECORD: a frame of its own (SEAL_PLAINTEXT_MAX holds any record). */
+		s->stats.records_out++;
+		if (now_ms_or_0)
+			s->last_tx_ms = now_ms_or_0;
+		return session_seal_out(s, stream, rec, len);
+	}
 	memcpy(b->buf + b->len, rec, len);
 	b->len += len;
 	s->stats.records_out++;
@@ -350,13 +372,29 @@ static uint16_t session_stream_of(const struct session *s, uint32_t spi, const s
 	return (uint16_t)(1 + h % (s->cfg.streams - 1));
 }
 
+/*
+ * An IKE SA's stream: every record about it (ike_sa, msgid, child_sa,
+ * delete, IKE_DELETE) on one stream, so none overtakes the one it refines.
+ */
+static uint16_t session_stream_of_ike(const struct session *s, uint64_t spi_i, uint64_t spi_r)
+{
+	uint64_t h = spi_i * 0x9e3779b97f4a7c15ull ^ spi_r;
+
+	if (s->cfg.streams < 2 || s->tx_acked < s->serial_until)
+		return 0;
+	h ^= h >> 31;
+	return (uint16_t)(1 + h % (uint64_t)(s->cfg.streams - 1));
+}
+
 typedef int (*encode_fn)(uint8_t *buf, size_t cap, uint64_t seq, uint16_t flags, const void *obj);
 
-/* Number, encode and queue one state record. */
-static int session_state_record(struct session *s, uint16_t stream, uint16_t flags, encode_fn enc,
-				const void *obj)
+/* Number, encode (into a heap buffer when need > ENCODE_MAX) and queue one state record. */
+static int session_state_record_big(struct session *s, uint16_t stream, uint16_t flags,
+				    encode_fn enc, const void *obj, size_t need)
 {
-	uint8_t rec[ENCODE_MAX];
+	uint8_t small[ENCODE_MAX];
+	uint8_t *rec = small;
+	size_t cap = sizeof(small);
 	int n, rc;
 
 	if (s->state != SESSION_ESTABLISHED)
@@ -366,15 +404,27 @@ static int session_state_record(struct session *s, uint16_t stream, uint16_t fla
 		session_fail(s, "the peer left too many records unacknowledged");
 		return -1;
 	}
-	n = enc(rec, sizeof(rec), s->tx_seq + 1, flags, obj);
+	if (need > ENCODE_MAX) {
+		if (!s->big && !(s->big = malloc(IKE_ENCODE_MAX)))
+			return -1;
+		rec = s->big;
+		cap = IKE_ENCODE_MAX;
+	}
+	n = enc(rec, cap, s->tx_seq + 1, flags, obj);
 	if (n < 0) {
-		explicit_bzero(rec, sizeof(rec));
+		explicit_bzero(rec, cap);
 		return n;
 	}
 	s->tx_seq++;
 	rc = session_queue(s, stream, rec, (size_t)n, 0);
 	explicit_bzero(rec, (size_t)n);
 	return rc;
+}
+
+static int session_state_record(struct session *s, uint16_t stream, uint16_t flags, encode_fn enc,
+				const void *obj)
+{
+	return session_state_record_big(s, stream, flags, enc, obj, 0);
 }
 
 static int enc_sa_add(uint8_t *b, size_t c, uint64_t q, uint16_t f, const void *o)
@@ -429,6 +479,96 @@ int session_send_policy(struct session *s, const struct ha_policy *p)
 int session_send_policy_delete(struct session *s, const struct ha_policy_key *key)
 {
 	return session_state_record(s, 0, 0, enc_policy_delete, key);
+}
+
+struct ike_out {
+	struct wire_ike ike;
+	const char *json;
+};
+
+static int enc_ike_record(uint8_t *b, size_t c, uint64_t q, uint16_t f, const void *o)
+{
+	const struct ike_out *x = o;
+
+	return wire_encode_ike_record(b, c, q, f, &x->ike, x->json);
+}
+
+static int enc_ike_delete(uint8_t *b, size_t c, uint64_t q, uint16_t f, const void *o)
+{
+	const struct ike_out *x = o;
+
+	return wire_encode_ike_delete(b, c, q, f, x->ike.spi_i, x->ike.spi_r);
+}
+
+bool session_ike_enabled(const struct session *s)
+{
+	return s->state == SESSION_ESTABLISHED && (s->peer_caps & WIRE_CAP_IKE);
+}
+
+/*
+ * A peer without WIRE_CAP_IKE skips these record types and would never
+ * acknowledge past them: they are not sent at all (counted), and its next
+ * association still gets a full snapshot of the SAs.
+ */
+static int session_ike(struct session *s, uint16_t flags, bool del, uint64_t spi_i,
+		       uint64_t spi_r, const char *json, size_t len)
+{
+	struct ike_out x;
+	int rc;
+
+	if (s->state != SESSION_ESTABLISHED)
+		return 0;
+	if (!(s->peer_caps & WIRE_CAP_IKE)) {
+		s->stats.ike_skipped++;
+		return 0;
+	}
+	memset(&x, 0, sizeof(x));
+	x.ike.spi_i = spi_i;
+	x.ike.spi_r = spi_r;
+	x.ike.has_spis = true;
+	x.ike.json_len = (uint32_t)(del ? 0 : len);
+	x.json = json;
+	if (!del && (len == 0 || len > WIRE_IKE_JSON_MAX))
+		return WIRE_E_RANGE;
+	rc = session_state_record_big(s, (flags & WIRE_F_BULK) ? 0 : session_stream_of_ike(s, spi_i, spi_r),
+				      flags, del ? enc_ike_delete : enc_ike_record, &x,
+				      del ? 0 : len + (IKE_ENCODE_MAX - WIRE_IKE_JSON_MAX));
+	if (rc == 0 && s->state == SESSION_ESTABLISHED) {
+		if (del)
+			s->stats.ike_deletes_out++;
+		else
+			s->stats.ike_records_out++;
+	}
+	return rc;
+}
+
+int session_send_ike_record(struct session *s, uint64_t spi_i, uint64_t spi_r, const char *json,
+			    size_t len)
+{
+	return session_ike(s, 0, false, spi_i, spi_r, json, len);
+}
+
+int session_send_ike_delete(struct session *s, uint64_t spi_i, uint64_t spi_r)
+{
+	return session_ike(s, 0, true, spi_i, spi_r, NULL, 0);
+}
+
+int session_bulk_ike_record(struct session *s, uint64_t spi_i, uint64_t spi_r, const char *json,
+			    size_t len)
+{
+	int rc;
+
+	if (!s->bulk_open)
+		return -1;
+	if (!session_ike_enabled(s)) {
+		if (s->state == SESSION_ESTABLISHED)
+			s->stats.ike_skipped++;
+		return 0;
+	}
+	rc = session_ike(s, WIRE_F_BULK, false, spi_i, spi_r, json, len);
+	if (rc == 0 && s->state == SESSION_ESTABLISHED)
+		s->bulk_count++;
+	return rc;
 }
 
 static int enc_bulk_begin(uint8_t *b, size_t c, uint64_t q, uint16_t f, const void *o)
@@ -523,6 +663,8 @@ static bool is_state_record(uint8_t type)
 	case WIRE_SA_DELETE:
 	case WIRE_POLICY_ADD:
 	case WIRE_POLICY_DELETE:
+	case WIRE_IKE_RECORD:
+	case WIRE_IKE_DELETE:
 		return true;
 	default:
 		return false;
@@ -607,6 +749,8 @@ static void session_handle_records(struct session *s, const uint8_t *pt, size_t 
 			return;
 		}
 		got_state = true;
+		if (rec.type == WIRE_IKE_RECORD || rec.type == WIRE_IKE_DELETE)
+			s->stats.ike_records_in++;
 		s->cb.apply(s->ctx, &rec);
 		explicit_bzero(&rec, sizeof(rec));
 	}

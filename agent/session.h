@@ -64,7 +64,11 @@ struct session_stats {
 	uint64_t frames_forged;		/* SEAL_E_FORGED and other open failures */
 	uint64_t frames_replayed;	/* SEAL_E_REPLAY */
 	uint64_t decode_errors[-WIRE_STATUS_MIN + 1];	/* by -wire_status */
-	uint64_t skipped_records;	/* unknown types (IKE range included) */
+	uint64_t skipped_records;	/* unknown types (0x42-0x5f of the IKE range included) */
+	uint64_t ike_records_out;	/* IKE_RECORD sent, bulk included */
+	uint64_t ike_deletes_out;	/* IKE_DELETE sent */
+	uint64_t ike_records_in;	/* IKE_RECORD and IKE_DELETE received */
+	uint64_t ike_skipped;		/* not sent: the peer's CAPS lack WIRE_CAP_IKE */
 	uint64_t protocol_errors;	/* sequence or ACK out of order, records before HELLO */
 	uint64_t resets;
 	uint64_t establishments;
@@ -95,10 +99,26 @@ int session_send_sa_delete(struct session *s, const struct ha_sa_key *key);
 int session_send_policy(struct session *s, const struct ha_policy *p);
 int session_send_policy_delete(struct session *s, const struct ha_policy_key *key);
 
-/* A snapshot: begin, every SA and policy, end. */
+/*
+ * IKE records (docs/protocol.md 5.5): json is one pluto record (1..
+ * WIRE_IKE_JSON_MAX bytes, keys inside: the engine wipes its copies, the
+ * caller its own). The stream comes from the SPIs. Sent only when the
+ * association's CAPS include WIRE_CAP_IKE; otherwise dropped and counted
+ * (ike_skipped), returning 0.
+ */
+int session_send_ike_record(struct session *s, uint64_t spi_i, uint64_t spi_r, const char *json,
+			    size_t len);
+int session_send_ike_delete(struct session *s, uint64_t spi_i, uint64_t spi_r);
+/* Both ends offered WIRE_CAP_IKE on an established association. */
+bool session_ike_enabled(const struct session *s);
+
+/* A snapshot: begin, every SA and policy (and IKE record), end. */
 int session_bulk_begin(struct session *s);
 int session_bulk_sa(struct session *s, const struct ha_sa *sa);
 int session_bulk_policy(struct session *s, const struct ha_policy *p);
+/* After the SAs: counted in BULK_END; skipped (and not counted) without WIRE_CAP_IKE. */
+int session_bulk_ike_record(struct session *s, uint64_t spi_i, uint64_t spi_r, const char *json,
+			    size_t len);
 int session_bulk_end(struct session *s);
 
 enum session_state session_state(const struct session *s);

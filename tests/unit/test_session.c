@@ -34,7 +34,14 @@ struct node {
 	uint32_t update_spis[1024];
 	int n_update_spis;
 	uint16_t streams_used[64];
+	int ike_records, bulk_ike_records, ike_deletes;
+	uint64_t ike_spi_i, ike_spi_r;
+	char *ike_json;		/* the last IKE_RECORD's document */
+	size_t ike_json_len;
 };
+
+/* Capabilities make() gives each node. */
+static uint32_t node_caps[2] = { WIRE_CAP_ESN, WIRE_CAP_ESN };
 
 static struct msg queue[MSG_MAX];
 static int queued;
@@ -102,6 +109,23 @@ static void cb_apply(void *ctx, const struct wire_record *rec)
 	case WIRE_POLICY_ADD:
 		n->policies++;
 		break;
+	case WIRE_IKE_RECORD:
+		if (rec->flags & WIRE_F_BULK)
+			n->bulk_ike_records++;
+		else
+			n->ike_records++;
+		n->ike_spi_i = rec->u.ike.spi_i;
+		n->ike_spi_r = rec->u.ike.spi_r;
+		free(n->ike_json);
+		n->ike_json = malloc(rec->u.ike.json_len);
+		memcpy(n->ike_json, rec->ike_json, rec->u.ike.json_len);
+		n->ike_json_len = rec->u.ike.json_len;
+		break;
+	case WIRE_IKE_DELETE:
+		n->ike_deletes++;
+		n->ike_spi_i = rec->u.ike.spi_i;
+		n->ike_spi_r = rec->u.ike.spi_r;
+		break;
 	default:
 		fail_msg("unexpected record type %u", rec->type);
 	}
@@ -152,7 +176,7 @@ static void pump_streams_reversed(uint64_t now)
 static struct session *make(int index, const char *id, struct seal_psk *psk)
 {
 	struct session_config cfg = {
-		.node_id = id, .psk = psk, .streams = 8, .caps = WIRE_CAP_ESN,
+		.node_id = id, .psk = psk, .streams = 8, .caps = node_caps[index],
 		.max_unacked = 1000, .heartbeat_ms = 1000, .dead_ms = 3000,
 	};
 
@@ -190,6 +214,9 @@ static int per_test_teardown(void **state)
 {
 	(void)state;
 	drop_queue();
+	free(nodes[0].ike_json);
+	free(nodes[1].ike_json);
+	node_caps[0] = node_caps[1] = WIRE_CAP_ESN;
 	session_free(nodes[0].s);
 	session_free(nodes[1].s);
 	nodes[0].s = nodes[1].s = NULL;
@@ -294,6 +321,117 @@ static void test_bulk_then_live_on_streams(void **state)
 	assert_int_equal(nodes[1].sa_updates, 151);
 	assert_int_equal(session_unacked(nodes[0].s), 0);
 	assert_int_equal(nodes[0].resets + nodes[1].resets, 0);
+}
+
+/* A pluto-like document of len bytes: {"version":1,"type":"msgid","pad":"xxx..."}. */
+static char *ike_doc(size_t len, char fill)
+{
+	static const char head[] = "{\"version\":1,\"type\":\"ike_sa\",\"pad\":\"";
+	char *d = malloc(len);
+
+	assert_true(len > sizeof(head) + 2);
+	memcpy(d, head, sizeof(head) - 1);
+	memset(d + sizeof(head) - 1, fill, len - (sizeof(head) - 1) - 2);
+	memcpy(d + len - 2, "\"}", 2);
+	return d;
+}
+
+static void test_ike_records_round_trip(void **state)
+{
+	struct session_stats st;
+	struct ha_sa sa = sa_numbered(1);
+	char *small = ike_doc(300, 'a'), *big = ike_doc(20000, 'b'), *max = ike_doc(WIRE_IKE_JSON_MAX, 'c');
+	uint16_t stream_a = 0;
+
+	(void)state;
+	node_caps[0] = node_caps[1] = WIRE_CAP_ESN | WIRE_CAP_IKE;
+	connect_pair();
+	assert_true(session_ike_enabled(nodes[0].s));
+	assert_int_equal(session_bulk_begin(nodes[0].s), 0);
+	assert_int_equal(session_bulk_sa(nodes[0].s, &sa), 0);
+	assert_int_equal(session_bulk_ike_record(nodes[0].s, 1, 2, small, 300), 0);
+	assert_int_equal(session_bulk_ike_record(nodes[0].s, 1, 2, big, 20000), 0);
+	assert_int_equal(session_bulk_ike_record(nodes[0].s, 3, 4, max, WIRE_IKE_JSON_MAX), 0);
+	assert_int_equal(session_bulk_end(nodes[0].s), 0);
+	assert_int_equal(session_flush(nodes[0].s), 0);
+	pump(200);
+	assert_int_equal(nodes[1].bulk_sa_adds, 1);
+	assert_int_equal(nodes[1].bulk_ike_records, 3);
+	assert_int_equal(nodes[1].last_bulk_count, 4);
+	assert_int_equal(nodes[1].ike_json_len, WIRE_IKE_JSON_MAX);
+	assert_memory_equal(nodes[1].ike_json, max, WIRE_IKE_JSON_MAX);
+	assert_true(session_bulk_acked(nodes[0].s));
+
+	/* Live: the 20 KB document in a frame of its own, on the IKE SA's stream. */
+	memset(nodes[0].streams_used, 0, sizeof(nodes[0].streams_used));
+	assert_int_equal(session_send_ike_record(nodes[0].s, 0x1122334455667788ull, 0x99, big, 20000), 0);
+	assert_int_equal(session_flush(nodes[0].s), 0);
+	for (int i = 1; i < 8; i++)
+		if (nodes[0].streams_used[i])
+			stream_a = (uint16_t)i;
+	assert_true(stream_a > 0);
+	pump(300);
+	assert_int_equal(nodes[1].ike_records, 1);
+	assert_true(nodes[1].ike_spi_i == 0x1122334455667788ull && nodes[1].ike_spi_r == 0x99);
+	assert_int_equal(nodes[1].ike_json_len, 20000);
+	assert_memory_equal(nodes[1].ike_json, big, 20000);
+	/* Every record of that IKE SA, its delete included, takes the same stream. */
+	memset(nodes[0].streams_used, 0, sizeof(nodes[0].streams_used));
+	assert_int_equal(session_send_ike_record(nodes[0].s, 0x1122334455667788ull, 0x99, small, 300), 0);
+	assert_int_equal(session_send_ike_delete(nodes[0].s, 0x1122334455667788ull, 0x99), 0);
+	assert_int_equal(session_flush(nodes[0].s), 0);
+	for (int i = 1; i < 8; i++)
+		assert_int_equal(nodes[0].streams_used[i], i == stream_a ? 1 : 0);
+	pump(400);
+	assert_int_equal(nodes[1].ike_records, 2);
+	assert_int_equal(nodes[1].ike_deletes, 1);
+	assert_int_equal(session_unacked(nodes[0].s), 0);
+	/* Too big or empty: refused before numbering. */
+	assert_true(session_send_ike_record(nodes[0].s, 1, 2, max, WIRE_IKE_JSON_MAX + 1) < 0);
+	assert_true(session_send_ike_record(nodes[0].s, 1, 2, max, 0) < 0);
+	assert_int_equal(session_unacked(nodes[0].s), 0);
+	session_get_stats(nodes[0].s, &st);
+	assert_int_equal(st.ike_records_out, 5);
+	assert_int_equal(st.ike_deletes_out, 1);
+	assert_int_equal(st.ike_skipped, 0);
+	session_get_stats(nodes[1].s, &st);
+	assert_int_equal(st.ike_records_in, 6);
+	assert_int_equal(nodes[0].resets + nodes[1].resets, 0);
+	free(small);
+	free(big);
+	free(max);
+}
+
+/* A peer without WIRE_CAP_IKE never sees an IKE record: it would skip it and never ACK past it. */
+static void test_ike_needs_caps(void **state)
+{
+	struct session_stats st;
+	struct ha_sa sa = sa_numbered(1);
+	char *doc = ike_doc(500, 'x');
+
+	(void)state;
+	node_caps[0] = WIRE_CAP_ESN | WIRE_CAP_IKE;	/* we offer it, the peer does not */
+	connect_pair();
+	assert_false(session_ike_enabled(nodes[0].s));
+	assert_int_equal(session_peer_caps(nodes[0].s) & WIRE_CAP_IKE, 0);
+	assert_int_equal(session_bulk_begin(nodes[0].s), 0);
+	assert_int_equal(session_bulk_sa(nodes[0].s, &sa), 0);
+	assert_int_equal(session_bulk_ike_record(nodes[0].s, 1, 2, doc, 500), 0);
+	assert_int_equal(session_bulk_end(nodes[0].s), 0);
+	assert_int_equal(session_send_ike_record(nodes[0].s, 1, 2, doc, 500), 0);
+	assert_int_equal(session_send_ike_delete(nodes[0].s, 1, 2), 0);
+	assert_int_equal(session_flush(nodes[0].s), 0);
+	pump(200);
+	assert_int_equal(nodes[1].last_bulk_count, 1);
+	assert_int_equal(nodes[1].bulk_ike_records + nodes[1].ike_records + nodes[1].ike_deletes, 0);
+	assert_int_equal(session_unacked(nodes[0].s), 0);
+	session_get_stats(nodes[0].s, &st);
+	assert_int_equal(st.ike_skipped, 3);
+	assert_int_equal(st.ike_records_out + st.ike_deletes_out, 0);
+	session_get_stats(nodes[1].s, &st);
+	assert_int_equal(st.skipped_records, 0);
+	assert_int_equal(nodes[0].resets + nodes[1].resets, 0);
+	free(doc);
 }
 
 static void test_wrong_psk_rejected(void **state)
@@ -418,6 +556,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_handshake, per_test_teardown),
 		cmocka_unit_test_teardown(test_bulk_then_live_on_streams, per_test_teardown),
+		cmocka_unit_test_teardown(test_ike_records_round_trip, per_test_teardown),
+		cmocka_unit_test_teardown(test_ike_needs_caps, per_test_teardown),
 		cmocka_unit_test_teardown(test_wrong_psk_rejected, per_test_teardown),
 		cmocka_unit_test_teardown(test_reflected_hello_rejected, per_test_teardown),
 		cmocka_unit_test_teardown(test_forged_frame_resets, per_test_teardown),
