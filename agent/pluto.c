@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "ike.h"
 #include "log.h"
 #include "pluto.h"
 
@@ -187,12 +188,29 @@ static const char *const endpoint_paths[2][4] = {
 	{ "remote", "remote.address", "remote.port", "remote.protocol" },
 };
 
+static int parse_addr(const char *s, size_t len, struct ha_addr *a)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	memset(a, 0, sizeof(*a));
+	if (len == 0 || len >= sizeof(text))
+		return -1;
+	memcpy(text, s, len);
+	text[len] = '\0';
+	if (inet_pton(AF_INET, text, &a->v4) == 1)
+		a->family = AF_INET;
+	else if (inet_pton(AF_INET6, text, &a->v6) == 1)
+		a->family = AF_INET6;
+	else
+		return -1;
+	return 0;
+}
+
 static int get_endpoint(struct pctx *c, struct json_object *o, int which, struct pluto_endpoint *ep)
 {
 	const char *const *path = endpoint_paths[which];
 	struct json_object *e;
 	const char *s;
-	char text[INET6_ADDRSTRLEN];
 	size_t len;
 	int64_t port;
 	int rc;
@@ -201,16 +219,7 @@ static int get_endpoint(struct pctx *c, struct json_object *o, int which, struct
 		return rc;
 	if ((rc = get_string(c, e, "address", path[1], true, &s, &len)) != PLUTO_OK)
 		return rc;
-	if (len == 0 || len >= sizeof(text))
-		return fail(c, path[1], PLUTO_E_RANGE);
-	memcpy(text, s, len);
-	text[len] = '\0';
-	memset(&ep->addr, 0, sizeof(ep->addr));
-	if (inet_pton(AF_INET, text, &ep->addr.v4) == 1)
-		ep->addr.family = AF_INET;
-	else if (inet_pton(AF_INET6, text, &ep->addr.v6) == 1)
-		ep->addr.family = AF_INET6;
-	else
+	if (parse_addr(s, len, &ep->addr) != 0)
 		return fail(c, path[1], PLUTO_E_RANGE);
 	if ((rc = get_int(c, e, "port", path[2], true, 0, 65535, &port, NULL)) != PLUTO_OK)
 		return rc;
@@ -379,6 +388,36 @@ static int parse_child_sa(struct pctx *c, struct json_object *o, struct pluto_re
 	return copy_string(c, o, "connection", false, r->connection, sizeof(r->connection));
 }
 
+/*
+ * pluto's answers to activate and drop (patch 0007): the VIP's address,
+ * then what it turned live or deleted. "failed" only in activated.
+ */
+static int parse_vip_reply(struct pctx *c, struct json_object *o, struct pluto_record *r)
+{
+	const char *s;
+	size_t len;
+	int64_t x = 0;
+	int rc;
+
+	if ((rc = get_string(c, o, "local", "local", true, &s, &len)) != PLUTO_OK)
+		return rc;
+	if (parse_addr(s, len, &r->local.addr) != 0)
+		return fail(c, "local", PLUTO_E_RANGE);
+	if ((rc = get_int(c, o, "ike", "ike", true, 0, COUNT_MAX, &x, NULL)) != PLUTO_OK)
+		return rc;
+	r->n_ike = (uint64_t)x;
+	x = 0;
+	if ((rc = get_int(c, o, "child", "child", true, 0, COUNT_MAX, &x, NULL)) != PLUTO_OK)
+		return rc;
+	r->n_child = (uint64_t)x;
+	x = 0;
+	if (r->type == PLUTO_ACTIVATED &&
+	    (rc = get_int(c, o, "failed", "failed", false, 0, COUNT_MAX, &x, NULL)) != PLUTO_OK)
+		return rc;
+	r->n_failed = (uint64_t)x;
+	return PLUTO_OK;
+}
+
 static bool event_is_delete(const char *event)
 {
 	return !strcmp(event, "deleted") || !strcmp(event, "delete");
@@ -429,6 +468,10 @@ static int parse_body(struct pctx *c, struct json_object *o, struct pluto_record
 	}
 	if (!strcmp(type, "delete"))
 		return parse_delete_record(c, o, r);
+	if (!strcmp(type, "activated") || !strcmp(type, "dropped")) {
+		r->type = type[0] == 'a' ? PLUTO_ACTIVATED : PLUTO_DROPPED;
+		return parse_vip_reply(c, o, r);
+	}
 	return PLUTO_IGNORED;
 }
 
@@ -746,6 +789,8 @@ const char *pluto_type_name(enum pluto_type type)
 	case PLUTO_MSGID:		return "msgid";
 	case PLUTO_DELETE:		return "delete";
 	case PLUTO_CHILD_SA:		return "child_sa";
+	case PLUTO_ACTIVATED:		return "activated";
+	case PLUTO_DROPPED:		return "dropped";
 	default:			return "unknown";
 	}
 }
@@ -756,6 +801,7 @@ const char *pluto_type_name(enum pluto_type type)
 #define RECONNECT_MAX_MS	5000
 #define READ_BURST		64	/* messages per wake-up, then back to the loop */
 #define LOG_INTERVAL_MS		1000	/* malformed records: one log line a second at most */
+#define PLUTO_SNDBUF		(32 << 20)	/* doubled by the kernel, as pluto's own */
 
 struct pluto {
 	struct event_base *base;
@@ -901,8 +947,22 @@ static void pluto_on_read(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * An import is written in one go (the whole held cache after every
+ * snapshot): room for ~25,000 documents of 1.3 KB, as pluto gives us
+ * (patch 0006), so a busy pluto does not make us drop any.
+ */
+static void pluto_sndbuf(int fd)
+{
+	int sz = PLUTO_SNDBUF;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) != 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+}
+
 static int pluto_adopt(struct pluto *p, int fd)
 {
+	pluto_sndbuf(fd);
 	p->rd = event_new(p->base, fd, EV_READ | EV_PERSIST, pluto_on_read, p);
 	if (p->rd == NULL || event_add(p->rd, NULL) != 0) {
 		if (p->rd)
@@ -1055,17 +1115,144 @@ int pluto_send(struct pluto *p, const char *text, size_t len)
 	ssize_t n;
 
 	if (p->fd < 0) {
+		p->st.send_failures++;
 		errno = ENOTCONN;
 		return -1;
 	}
 	n = send(p->fd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-	if (n < 0)
-		return -1;
-	if ((size_t)n != len) {
-		errno = EMSGSIZE;	/* not for SOCK_SEQPACKET, which is atomic */
+	if (n < 0) {
+		p->st.send_failures++;
 		return -1;
 	}
+	if ((size_t)n != len) {
+		errno = EMSGSIZE;	/* not for SOCK_SEQPACKET, which is atomic */
+		p->st.send_failures++;
+		return -1;
+	}
+	p->st.sent++;
 	return 0;
+}
+
+/* ---------------------------------------------------------------- messages to pluto */
+
+static int msg_addr(char *text, size_t cap, const struct ha_addr *a)
+{
+	if (a->family == AF_INET)
+		return inet_ntop(AF_INET, &a->v4, text, (socklen_t)cap) ? 0 : -1;
+	if (a->family == AF_INET6)
+		return inet_ntop(AF_INET6, &a->v6, text, (socklen_t)cap) ? 0 : -1;
+	return -1;
+}
+
+static long msg_done(int n, size_t cap)
+{
+	return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+long pluto_msg_flush(char *buf, size_t cap)
+{
+	return msg_done(snprintf(buf, cap, "{\"version\":1,\"type\":\"flush\"}"), cap);
+}
+
+long pluto_msg_vip(char *buf, size_t cap, bool activate, const struct ha_addr *local)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	if (msg_addr(text, sizeof(text), local) != 0)
+		return -1;
+	return msg_done(snprintf(buf, cap, "{\"version\":1,\"type\":\"%s\",\"local\":\"%s\"}",
+				 activate ? "activate" : "drop", text), cap);
+}
+
+long pluto_msg_ike_delete(char *buf, size_t cap, uint64_t spi_i, uint64_t spi_r)
+{
+	return msg_done(snprintf(buf, cap,
+				 "{\"version\":1,\"type\":\"delete\",\"sa\":\"ike\","
+				 "\"spi_i\":\"%016" PRIx64 "\",\"spi_r\":\"%016" PRIx64 "\"}",
+				 spi_i, spi_r), cap);
+}
+
+int pluto_send_flush(struct pluto *p)
+{
+	char buf[64];
+	long n = pluto_msg_flush(buf, sizeof(buf));
+
+	return n < 0 ? -1 : pluto_send(p, buf, (size_t)n);
+}
+
+int pluto_send_vip(struct pluto *p, bool activate, const struct ha_addr *local)
+{
+	char buf[128];
+	long n = pluto_msg_vip(buf, sizeof(buf), activate, local);
+
+	if (n < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return pluto_send(p, buf, (size_t)n);
+}
+
+int pluto_send_ike_delete(struct pluto *p, uint64_t spi_i, uint64_t spi_r)
+{
+	char buf[128];
+	long n = pluto_msg_ike_delete(buf, sizeof(buf), spi_i, spi_r);
+
+	return n < 0 ? -1 : pluto_send(p, buf, (size_t)n);
+}
+
+struct import_ctx {
+	struct pluto *p;
+	uint64_t (*spis)[2];		/* IKE SAs handed over, to mark DORMANT after the walk */
+	size_t n, cap;
+	int err;
+};
+
+static int import_one(void *ctx, const struct ike_entry *e, const struct ike_child *child,
+		      const char *json, size_t len)
+{
+	struct import_ctx *x = ctx;
+
+	if (pluto_send(x->p, json, len) != 0) {
+		x->err = errno;
+		return 1;
+	}
+	if (child == NULL && x->n < x->cap) {
+		x->spis[x->n][0] = e->spi_i;
+		x->spis[x->n][1] = e->spi_r;
+		x->n++;
+	}
+	return 0;
+}
+
+long pluto_import(struct pluto *p, struct ike_cache *held, size_t *skipped)
+{
+	struct import_ctx x;
+	long n;
+
+	if (skipped)
+		*skipped = 0;
+	if (pluto_send_flush(p) != 0)
+		return -1;
+	memset(&x, 0, sizeof(x));
+	x.p = p;
+	x.cap = ike_count(held);
+	if (x.cap && (x.spis = calloc(x.cap, sizeof(*x.spis))) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	n = ike_export(held, false, IKE_VIP_NONE, import_one, &x, skipped);
+	/* An SA our pluto made live on promotion stays ACTIVE: pluto ignores
+	 * imports for live SPIs, and its own records say the rest. */
+	for (size_t i = 0; i < x.n; i++) {
+		const struct ike_entry *e = ike_lookup(held, x.spis[i][0], x.spis[i][1]);
+
+		if (e != NULL && e->state == IKE_STATE_ESTABLISHED)
+			ike_set_state(held, x.spis[i][0], x.spis[i][1], IKE_STATE_DORMANT);
+	}
+	free(x.spis);
+	if (n < 0 && x.err)
+		errno = x.err;
+	return n;
 }
 
 bool pluto_is_connected(const struct pluto *p)

@@ -37,8 +37,10 @@ enum pluto_type {
 	PLUTO_MSGID,		/* an IKE SA's message-ID windows moved */
 	PLUTO_DELETE,		/* an IKE SA or a Child SA is gone */
 	PLUTO_CHILD_SA,		/* a Child SA established or rekeyed */
+	PLUTO_ACTIVATED,	/* pluto's answer to activate (patch 0007) */
+	PLUTO_DROPPED,		/* pluto's answer to drop */
 };
-#define PLUTO_TYPE_MAX	PLUTO_CHILD_SA
+#define PLUTO_TYPE_MAX	PLUTO_DROPPED
 
 enum pluto_status {
 	PLUTO_OK		= 0,
@@ -128,6 +130,13 @@ struct pluto_record {
 	uint32_t spi_in, spi_out;	/* host order */
 	uint32_t reqid;
 
+	/*
+	 * activated, dropped: the VIP's address is local.addr; the IKE and
+	 * Child SAs pluto made live (activated) or deleted (dropped), and
+	 * those it could not activate ("failed", 0 if absent).
+	 */
+	uint64_t n_ike, n_child, n_failed;
+
 	/* On a parse error: the member at fault ("msgid.initiator.sent"), a constant, never a value. */
 	const char *bad_member;
 };
@@ -201,6 +210,8 @@ struct pluto_stats {
 	uint64_t malformed;		/* all parse errors, of which: */
 	uint64_t errors[-PLUTO_STATUS_MIN + 1];	/* by -pluto_status */
 	uint64_t bytes;
+	uint64_t sent;			/* messages sent to pluto (imports, flush, activate, drop) */
+	uint64_t send_failures;		/* not sent: not connected, or pluto's buffer full */
 	bool connected;
 	bool in_snapshot;
 	uint64_t epoch;
@@ -224,11 +235,33 @@ int pluto_attach_fd(struct pluto *p, int fd);
 void pluto_free(struct pluto *p);
 
 /*
- * Send one message to pluto (import, activate, drop: later patches).
- * Never blocks: -1 with errno EAGAIN when pluto's buffer is full, ENOTCONN
- * when not connected. The caller wipes text if it held keys.
+ * Send one message to pluto (docs/pluto-ha.md, the agent -> pluto
+ * direction: imports, flush, activate, drop). Never blocks and never
+ * waits for an answer: -1 with errno EAGAIN when pluto's buffer is full,
+ * ENOTCONN when not connected. The caller wipes text if it held keys.
  */
 int pluto_send(struct pluto *p, const char *text, size_t len);
+
+/* The messages themselves (pure): the length written (no NUL counted), or -1 if cap is too small. */
+long pluto_msg_flush(char *buf, size_t cap);
+/* {"version":1,"type":"activate"|"drop","local":"ADDR"} */
+long pluto_msg_vip(char *buf, size_t cap, bool activate, const struct ha_addr *local);
+/* A wire IKE_DELETE as pluto's delete: {"version":1,"type":"delete","sa":"ike","spi_i":..,"spi_r":..} */
+long pluto_msg_ike_delete(char *buf, size_t cap, uint64_t spi_i, uint64_t spi_r);
+
+int pluto_send_flush(struct pluto *p);
+int pluto_send_vip(struct pluto *p, bool activate, const struct ha_addr *local);
+int pluto_send_ike_delete(struct pluto *p, uint64_t spi_i, uint64_t spi_r);
+
+/*
+ * Hand the whole held IKE cache to pluto as dormant SAs: flush, then
+ * every ike_export() document (each IKE SA, then its Child SAs); the IKE
+ * SAs sent move from ESTABLISHED to DORMANT. Returns the documents sent,
+ * or -1 with errno (a send failed: the import is incomplete, send it
+ * again later). *skipped (may be NULL): SAs too big to export.
+ */
+struct ike_cache;
+long pluto_import(struct pluto *p, struct ike_cache *held, size_t *skipped);
 
 bool pluto_is_connected(const struct pluto *p);
 void pluto_get_stats(const struct pluto *p, struct pluto_stats *out);

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "ike.h"
 #include "log.h"
 #include "pluto.h"
 
@@ -917,6 +919,161 @@ static void test_client_config(void **state)
 	event_base_free(base);
 }
 
+/* pluto's answers to activate and drop (haproto.md 3-4). */
+static void test_parse_vip_replies(void **state)
+{
+	struct pluto_record r;
+
+	assert_int_equal(parse("{\"version\":1,\"type\":\"activated\",\"local\":\"192.0.2.1\","
+			       "\"ike\":3,\"child\":4,\"failed\":1}", &r), PLUTO_OK);
+	assert_int_equal(r.type, PLUTO_ACTIVATED);
+	assert_true(r.local.addr.family == AF_INET && r.local.addr.v4.s_addr == htonl(0xc0000201));
+	assert_true(r.n_ike == 3 && r.n_child == 4 && r.n_failed == 1);
+	pluto_record_clear(&r);
+	assert_int_equal(parse("{\"version\":1,\"type\":\"dropped\",\"local\":\"2001:db8::1\","
+			       "\"ike\":2,\"child\":2}", &r), PLUTO_OK);
+	assert_int_equal(r.type, PLUTO_DROPPED);
+	assert_true(r.local.addr.family == AF_INET6 && r.n_ike == 2 && r.n_child == 2 && r.n_failed == 0);
+	pluto_record_clear(&r);
+	assert_string_equal(pluto_type_name(PLUTO_ACTIVATED), "activated");
+	assert_string_equal(pluto_type_name(PLUTO_DROPPED), "dropped");
+
+	assert_int_equal(parse("{\"version\":1,\"type\":\"activated\",\"ike\":1,\"child\":1}", &r),
+			 PLUTO_E_MISSING);
+	assert_string_equal(r.bad_member, "local");
+	assert_int_equal(parse("{\"version\":1,\"type\":\"dropped\",\"local\":\"gw\",\"ike\":1,"
+			       "\"child\":1}", &r), PLUTO_E_RANGE);
+	assert_string_equal(r.bad_member, "local");
+	assert_int_equal(parse("{\"version\":1,\"type\":\"dropped\",\"local\":\"192.0.2.1\","
+			       "\"ike\":-1,\"child\":1}", &r), PLUTO_E_RANGE);
+	assert_int_equal(parse("{\"version\":1,\"type\":\"activated\",\"local\":\"192.0.2.1\","
+			       "\"ike\":1}", &r), PLUTO_E_MISSING);
+	assert_string_equal(r.bad_member, "child");
+}
+
+/* The exact text of what the agent sends (haproto.md 1-4). */
+static void test_messages(void **state)
+{
+	struct ha_addr v4 = { .family = AF_INET }, v6 = { .family = AF_INET6 };
+	char buf[160];
+
+	v4.v4.s_addr = htonl(0xc0000201);
+	assert_int_equal(inet_pton(AF_INET6, "2001:db8::1", &v6.v6), 1);
+	assert_int_equal(pluto_msg_flush(buf, sizeof(buf)), 28);
+	assert_string_equal(buf, "{\"version\":1,\"type\":\"flush\"}");
+	assert_true(pluto_msg_vip(buf, sizeof(buf), true, &v4) > 0);
+	assert_string_equal(buf, "{\"version\":1,\"type\":\"activate\",\"local\":\"192.0.2.1\"}");
+	assert_true(pluto_msg_vip(buf, sizeof(buf), false, &v6) > 0);
+	assert_string_equal(buf, "{\"version\":1,\"type\":\"drop\",\"local\":\"2001:db8::1\"}");
+	assert_true(pluto_msg_ike_delete(buf, sizeof(buf), 0x41443052916ec1bbull, 0x0000000000000001ull) > 0);
+	assert_string_equal(buf, "{\"version\":1,\"type\":\"delete\",\"sa\":\"ike\","
+			    "\"spi_i\":\"41443052916ec1bb\",\"spi_r\":\"0000000000000001\"}");
+	assert_int_equal(pluto_msg_flush(buf, 28), -1);
+	assert_int_equal(pluto_msg_vip(buf, 20, true, &v4), -1);
+	v4.family = 0;
+	assert_int_equal(pluto_msg_vip(buf, sizeof(buf), true, &v4), -1);
+}
+
+static const char CHILD_SA[] =
+	"{\"version\":1,\"type\":\"child_sa\",\"event\":\"established\",\"serial\":2,"
+	"\"ike_serial\":1,\"connection\":\"tun1\",\"protocol\":\"esp\",\"spi_in\":\"c6b8e638\","
+	"\"spi_out\":\"c66044a5\",\"reqid\":1002,\"keys\":{\"in\":{\"encrypt\":\"" SECRET "\"}}}";
+
+static ssize_t fake_recv(int fd, char *buf, size_t cap)
+{
+	ssize_t n = recv(fd, buf, cap - 1, MSG_DONTWAIT);
+
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+/* A fake pluto on the other end of a socketpair sees: flush, then the held cache's documents. */
+static void test_import_to_fake_pluto(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct pluto_config cfg = { NULL, 0, 0 };
+	struct ike_config ic;
+	struct seen seen = { 0 };
+	struct pluto_record r;
+	struct pluto_stats st;
+	struct ike_cache *held;
+	struct pluto *p;
+	struct ha_addr vip = { .family = AF_INET };
+	char got[4096];
+	int sv[2];
+
+	memset(&ic, 0, sizeof(ic));
+	strcpy(ic.vips[0].name, "vip1");
+	ic.vips[0].addr.family = AF_INET;
+	ic.vips[0].addr.v4.s_addr = htonl(0xc0000201);
+	ic.n_vips = 1;
+	held = ike_new(&ic);
+	assert_non_null(held);
+	assert_int_equal(parse(IKE_SA, &r), PLUTO_OK);
+	assert_int_equal(ike_apply(held, &r, false, 1), IKE_OK);
+	pluto_record_clear(&r);
+	assert_int_equal(parse(CHILD_SA, &r), PLUTO_OK);
+	assert_int_equal(ike_apply(held, &r, false, 2), IKE_OK);
+	pluto_record_clear(&r);
+
+	p = pluto_new(base, &cfg, &cbs, &seen);
+	assert_non_null(p);
+	/* Not connected: nothing sent, an error, no state change. */
+	assert_int_equal(pluto_import(p, held, NULL), -1);
+	assert_int_equal(errno, ENOTCONN);
+	assert_int_equal(ike_lookup(held, 0x41443052916ec1bbull, 0xf0985e9dd355b672ull)->state,
+			 IKE_STATE_ESTABLISHED);
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	assert_int_equal(pluto_attach_fd(p, sv[0]), 0);
+	assert_int_equal(pluto_import(p, held, NULL), 2);
+	assert_true(fake_recv(sv[1], got, sizeof(got)) > 0);
+	assert_string_equal(got, "{\"version\":1,\"type\":\"flush\"}");
+	/* The IKE SA with its windows, as pluto would write it (keys and unknown members kept). */
+	assert_true(fake_recv(sv[1], got, sizeof(got)) > 0);
+	assert_int_equal(parse(got, &r), PLUTO_OK);
+	assert_true(r.type == PLUTO_IKE_SA && r.spi_i == 0x41443052916ec1bbull && r.has_msgid);
+	assert_true(r.msgid.responder.wip == 1);
+	pluto_record_clear(&r);
+	assert_non_null(strstr(got, SECRET));
+	assert_non_null(strstr(got, "\"future\""));
+	assert_true(fake_recv(sv[1], got, sizeof(got)) > 0);
+	assert_int_equal(parse(got, &r), PLUTO_OK);
+	assert_true(r.type == PLUTO_CHILD_SA && r.serial == 2 && r.ike_serial == 1);
+	pluto_record_clear(&r);
+	assert_int_equal(fake_recv(sv[1], got, sizeof(got)), -1);
+	assert_int_equal(ike_lookup(held, 0x41443052916ec1bbull, 0xf0985e9dd355b672ull)->state,
+			 IKE_STATE_DORMANT);
+
+	/* activate / drop / a wire IKE_DELETE, each one message. */
+	vip.v4.s_addr = htonl(0xc0000201);
+	assert_int_equal(pluto_send_vip(p, true, &vip), 0);
+	assert_true(fake_recv(sv[1], got, sizeof(got)) > 0);
+	assert_string_equal(got, "{\"version\":1,\"type\":\"activate\",\"local\":\"192.0.2.1\"}");
+	assert_int_equal(pluto_send_vip(p, false, &vip), 0);
+	assert_true(fake_recv(sv[1], got, sizeof(got)) > 0);
+	assert_string_equal(got, "{\"version\":1,\"type\":\"drop\",\"local\":\"192.0.2.1\"}");
+	assert_int_equal(pluto_send_ike_delete(p, 0x41443052916ec1bbull, 0xf0985e9dd355b672ull), 0);
+	assert_true(fake_recv(sv[1], got, sizeof(got)) > 0);
+	assert_string_equal(got, "{\"version\":1,\"type\":\"delete\",\"sa\":\"ike\","
+			    "\"spi_i\":\"41443052916ec1bb\",\"spi_r\":\"f0985e9dd355b672\"}");
+	pluto_get_stats(p, &st);
+	assert_true(st.sent == 6 && st.send_failures == 1);
+
+	/* An ACTIVE entry (our pluto made it live) stays ACTIVE across a re-import. */
+	assert_int_equal(ike_set_state(held, 0x41443052916ec1bbull, 0xf0985e9dd355b672ull,
+				       IKE_STATE_ACTIVE), IKE_OK);
+	assert_int_equal(pluto_import(p, held, NULL), 2);
+	assert_int_equal(ike_lookup(held, 0x41443052916ec1bbull, 0xf0985e9dd355b672ull)->state,
+			 IKE_STATE_ACTIVE);
+	explicit_bzero(got, sizeof(got));
+	close(sv[1]);
+	pluto_free(p);
+	ike_free(held);
+	event_base_free(base);
+}
+
 static void test_names(void **state)
 {
 	for (int s = PLUTO_STATUS_MIN; s <= PLUTO_IGNORED; s++)
@@ -938,6 +1095,9 @@ int main(void)
 		cmocka_unit_test(test_json_write),
 		cmocka_unit_test(test_json_wipe),
 		cmocka_unit_test(test_client_socketpair),
+		cmocka_unit_test(test_parse_vip_replies),
+		cmocka_unit_test(test_messages),
+		cmocka_unit_test(test_import_to_fake_pluto),
 		cmocka_unit_test(test_client_logs_no_values),
 		cmocka_unit_test(test_client_reconnects),
 		cmocka_unit_test(test_client_config),
