@@ -19,7 +19,9 @@
 #include "conf.h"
 #include "ctl.h"
 #include "log.h"
+#include "ike.h"
 #include "peer.h"
+#include "pluto.h"
 #include "seal.h"
 #include "vip.h"
 #include "xfrm.h"
@@ -39,6 +41,24 @@ struct daemon {
 	uint64_t own_gen;		/* dumps of our kernel, as bulk generations of `own` */
 	uint64_t own_dump_count;	/* entries the running dump added */
 	bool own_dumping;
+
+	/* IKE SAs (docs/architecture.md "IKE sync"); all NULL without pluto-ha-socket. */
+	struct ike_cache *ike_own;	/* our pluto's IKE SAs */
+	struct ike_cache *ike_held;	/* the peer's, handed to our pluto as dormant */
+	struct pluto *pluto;
+	uint64_t pluto_epoch;
+	bool pluto_ready;		/* this connection's snapshot is in */
+	struct event *import_retry;	/* an import could not be written whole */
+	struct event *vip_watch;	/* after queued VIP events ran: activate */
+	uint64_t seen_promotions[CONF_VIPS_MAX], seen_demotions[CONF_VIPS_MAX];
+	bool drop_sent[CONF_VIPS_MAX];
+	uint64_t imports, import_failures, forwarded, forward_failures;
+	struct {
+		bool valid;
+		enum pluto_type type;	/* PLUTO_ACTIVATED or PLUTO_DROPPED */
+		char local[64];
+		uint64_t ike, child, failed, at_wall_ms;
+	} last_reply;
 };
 
 static void usage(FILE *out)
@@ -153,6 +173,294 @@ static void on_dump_end(void *ctx)
 	log_info("capture: %zu SAs and %zu policies of our VIPs in the kernel",
 		 cache_sa_count(d->own), cache_policy_count(d->own));
 	peer_set_own_ready(d->peer, true);
+}
+
+/* ---------------------------------------------------------------- IKE: our pluto <-> caches <-> peer */
+
+static struct ha_addr conf_vip_addr(const struct conf_vip *v)
+{
+	struct ha_addr a;
+
+	memset(&a, 0, sizeof(a));
+	a.family = v->address.family;
+	if (a.family == AF_INET)
+		a.v4 = v->address.v4;
+	else
+		a.v6 = v->address.v6;
+	return a;
+}
+
+static void daemon_import_later(struct daemon *d)
+{
+	struct timeval tv = { 1, 0 };
+
+	if (!evtimer_pending(d->import_retry, NULL))
+		evtimer_add(d->import_retry, &tv);
+}
+
+/* haproto.md 2: flush, then the whole held cache, into our pluto as dormant SAs. */
+static void daemon_import(struct daemon *d)
+{
+	size_t skipped = 0;
+	long n;
+
+	if (!d->pluto || !d->pluto_ready)
+		return;
+	evtimer_del(d->import_retry);
+	n = pluto_import(d->pluto, d->ike_held, &skipped);
+	if (n < 0) {
+		d->import_failures++;
+		log_warn("pluto: import of the peer's IKE SAs incomplete (%s); again in 1 s", strerror(errno));
+		daemon_import_later(d);
+		return;
+	}
+	d->imports++;
+	log_info("pluto: handed %zu IKE SAs of the peer to pluto as dormant (%ld documents%s)",
+		 ike_count(d->ike_held), n, skipped ? ", some too big to send" : "");
+}
+
+static void on_import_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	daemon_import(arg);
+}
+
+/* A live change the peer made to held: on to our pluto as it came. */
+static void on_held_record(void *ctx, const struct pluto_record *rec, const char *json, size_t len)
+{
+	struct daemon *d = ctx;
+
+	if (!d->pluto_ready || evtimer_pending(d->import_retry, NULL))
+		return;		/* the next import carries it */
+	if (pluto_send(d->pluto, json, len) != 0) {
+		d->forward_failures++;
+		daemon_import_later(d);
+		return;
+	}
+	d->forwarded++;
+	if (rec->type == PLUTO_IKE_SA) {
+		const struct ike_entry *e = ike_lookup(d->ike_held, rec->spi_i, rec->spi_r);
+
+		if (e && e->state == IKE_STATE_ESTABLISHED)
+			ike_set_state(d->ike_held, rec->spi_i, rec->spi_r, IKE_STATE_DORMANT);
+	}
+}
+
+static void on_held_delete(void *ctx, uint64_t spi_i, uint64_t spi_r)
+{
+	struct daemon *d = ctx;
+
+	if (!d->pluto_ready || evtimer_pending(d->import_retry, NULL))
+		return;
+	if (pluto_send_ike_delete(d->pluto, spi_i, spi_r) != 0) {
+		d->forward_failures++;
+		daemon_import_later(d);
+		return;
+	}
+	d->forwarded++;
+}
+
+static void on_held_replaced(void *ctx)
+{
+	daemon_import(ctx);
+}
+
+/* An IKE SA gone from our pluto's new snapshot: the peer drops it too, unless we stepped down. */
+static void on_own_ike_gone(void *ctx, const struct ike_entry *e)
+{
+	struct daemon *d = ctx;
+
+	if (vips_reports_removals(d->vips, e->vip))
+		peer_ike_deleted(d->peer, e->spi_i, e->spi_r);
+}
+
+static void on_pluto_connected(void *ctx, uint64_t epoch)
+{
+	struct daemon *d = ctx;
+
+	d->pluto_epoch = epoch;
+	d->pluto_ready = false;
+	ike_bulk_begin(d->ike_own, epoch, peer_now_ms());
+}
+
+static void on_pluto_disconnected(void *ctx, const char *why)
+{
+	struct daemon *d = ctx;
+
+	(void)why;
+	d->pluto_ready = false;
+	evtimer_del(d->import_retry);
+}
+
+static void on_pluto_reply(struct daemon *d, const struct pluto_record *rec)
+{
+	char addr[64] = "?";
+
+	if (rec->local.addr.family == AF_INET)
+		inet_ntop(AF_INET, &rec->local.addr.v4, addr, sizeof(addr));
+	else if (rec->local.addr.family == AF_INET6)
+		inet_ntop(AF_INET6, &rec->local.addr.v6, addr, sizeof(addr));
+	d->last_reply.valid = true;
+	d->last_reply.type = rec->type;
+	snprintf(d->last_reply.local, sizeof(d->last_reply.local), "%s", addr);
+	d->last_reply.ike = rec->n_ike;
+	d->last_reply.child = rec->n_child;
+	d->last_reply.failed = rec->n_failed;
+	d->last_reply.at_wall_ms = peer_wall_ms();
+	if (rec->type == PLUTO_ACTIVATED)
+		log_info("pluto: activated %s: %llu IKE SAs, %llu Child SAs live, %llu failed", addr,
+			 (unsigned long long)rec->n_ike, (unsigned long long)rec->n_child,
+			 (unsigned long long)rec->n_failed);
+	else
+		log_info("pluto: dropped %s: %llu IKE SAs, %llu Child SAs deleted silently", addr,
+			 (unsigned long long)rec->n_ike, (unsigned long long)rec->n_child);
+}
+
+static void on_pluto_record(void *ctx, struct pluto_record *rec)
+{
+	struct daemon *d = ctx;
+	uint64_t now = peer_now_ms(), spi_i = 0, spi_r = 0;
+	const struct ike_entry *e;
+	bool have, report = true;
+	int rc;
+
+	switch (rec->type) {
+	case PLUTO_ACTIVATED:
+	case PLUTO_DROPPED:
+		on_pluto_reply(d, rec);
+		return;
+	case PLUTO_SNAPSHOT_END:
+		rc = ike_bulk_end(d->ike_own, d->pluto_epoch, rec->count,
+				  rec->has_children ? rec->children : IKE_COUNT_ANY, now, on_own_ike_gone, d);
+		if (rc != IKE_OK) {
+			log_warn("pluto: snapshot did not add up (%s): asking again", ike_strerror(rc));
+			pluto_reconnect(d->pluto, "snapshot did not add up");
+			return;
+		}
+		log_info("pluto: %zu IKE SAs, %zu Child SAs of ours", ike_count(d->ike_own),
+			 ike_child_count(d->ike_own));
+		d->pluto_ready = true;
+		peer_ike_send_own(d->peer);
+		daemon_import(d);
+		return;
+	default:
+		break;
+	}
+	have = ike_record_spis(d->ike_own, rec, &spi_i, &spi_r);
+	/* Deletes under a VIP we stepped down from hand the SAs over: not news for the peer. */
+	if (rec->type == PLUTO_DELETE && have && (e = ike_lookup(d->ike_own, spi_i, spi_r)) != NULL)
+		report = vips_reports_removals(d->vips, e->vip);
+	rc = ike_apply(d->ike_own, rec, rec->in_snapshot, now);
+	if (rc == IKE_E_NOMEM || rc == IKE_E_FULL) {
+		log_warn("pluto: cannot keep our IKE SAs (%s): asking for a new snapshot", ike_strerror(rc));
+		pluto_reconnect(d->pluto, "IKE cache full");
+		return;
+	}
+	if (!rec->in_snapshot && have && report && rec->text)
+		peer_ike_record(d->peer, spi_i, spi_r, rec->text, rec->text_len);
+}
+
+/* Held IKE SAs of VIP i as our pluto now has them. */
+static void daemon_held_vip_state(struct daemon *d, unsigned i, enum ike_state st)
+{
+	const struct ike_entry **v;
+	uint64_t (*spis)[2];
+	size_t n = ike_list(d->ike_held, true, (int)i, &v);
+
+	if (n == (size_t)-1 || n == 0)
+		return;
+	spis = calloc(n, sizeof(*spis));
+	for (size_t k = 0; spis && k < n; k++) {
+		spis[k][0] = v[k]->spi_i;
+		spis[k][1] = v[k]->spi_r;
+	}
+	free(v);
+	for (size_t k = 0; spis && k < n; k++)
+		ike_set_state(d->ike_held, spis[k][0], spis[k][1], st);
+	free(spis);
+}
+
+/* haproto.md 4: pluto deletes the VIP's live IKE SAs without a packet. */
+static void daemon_send_drop(struct daemon *d, unsigned i, const char *when)
+{
+	struct ha_addr a = conf_vip_addr(&d->conf->vips[i]);
+
+	if (!d->pluto || !pluto_is_connected(d->pluto))
+		return;
+	if (pluto_send_vip(d->pluto, false, &a) != 0)
+		log_warn("vip %s: cannot ask pluto to drop its IKE SAs: %s", d->conf->vips[i].name,
+			 strerror(errno));
+	else
+		log_info("vip %s: asked pluto to drop its IKE SAs silently (%s the step-down)",
+			 d->conf->vips[i].name, when);
+}
+
+/*
+ * Before queueing VIP events: a step-down the queue will apply is
+ * announced to pluto first (drop before takeover_demote()), so pluto never
+ * runs an IKE SA whose kernel SAs are gone. Only when nothing else is
+ * queued: then the VIP's current role decides exactly what the event does.
+ */
+static void daemon_vip_event(struct daemon *d, const unsigned *idx, unsigned n, enum role_event ev)
+{
+	bool idle = vips_queued(d->vips) == 0;
+
+	for (unsigned k = 0; d->pluto && idle && k < n; k++) {
+		enum role_state to;
+
+		if (idx[k] < d->conf->n_vips && !d->drop_sent[idx[k]] &&
+		    role_next(vips_role(d->vips, idx[k])->state, ev, &to) == ROLE_ACT_DEMOTE) {
+			daemon_send_drop(d, idx[k], "before");
+			d->drop_sent[idx[k]] = true;
+		}
+	}
+	if (d->vip_watch)
+		event_active(d->vip_watch, 0, 0);
+}
+
+/* After the queue ran (activated after it, so libevent runs it later): activate after promotion. */
+static void on_vip_watch(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
+	for (unsigned i = 0; i < d->conf->n_vips; i++) {
+		const struct role *r = vips_role(d->vips, i);
+		const struct vip_takeover *last = vips_last(d->vips, i);
+		bool demoted = r->demotions != d->seen_demotions[i];
+		bool promoted = r->promotions != d->seen_promotions[i];
+
+		d->seen_demotions[i] = r->demotions;
+		d->seen_promotions[i] = r->promotions;
+		if (demoted) {
+			if (!d->drop_sent[i])
+				daemon_send_drop(d, i, "after");
+			/* pluto holds none of the VIP's SAs now: hand it the peer's again. */
+			daemon_held_vip_state(d, i, IKE_STATE_ESTABLISHED);
+		}
+		d->drop_sent[i] = false;
+		if (promoted && (!demoted || last->promotion)) {
+			struct ha_addr a = conf_vip_addr(&d->conf->vips[i]);
+
+			if (!d->pluto || !pluto_is_connected(d->pluto)) {
+				log_warn("vip %s: promoted without pluto: IKE SAs not activated",
+					 d->conf->vips[i].name);
+				continue;
+			}
+			if (pluto_send_vip(d->pluto, true, &a) != 0) {
+				log_warn("vip %s: cannot ask pluto to activate: %s", d->conf->vips[i].name,
+					 strerror(errno));
+				continue;
+			}
+			daemon_held_vip_state(d, i, IKE_STATE_ACTIVE);
+			log_info("vip %s: asked pluto to activate %zu dormant IKE SAs",
+				 d->conf->vips[i].name, ike_count_vip(d->ike_held, (int)i));
+		}
+		if (demoted)
+			daemon_import(d);
+	}
 }
 
 /* ---------------------------------------------------------------- control socket */
@@ -415,7 +723,9 @@ static void on_keepalived(const struct keepalived_event *ev, void *ctx)
 {
 	struct daemon *d = ctx;
 	char err[CTL_ERR_MAX];
+	unsigned idx[CONF_VIPS_MAX];
 
+	daemon_vip_event(d, idx, keepalived_match(d->conf, ev, idx, CONF_VIPS_MAX), ev->event);
 	if (vips_keepalived(d->vips, ev, err, sizeof(err)) != 0)
 		log_info("keepalived: %s %s %s: %s", keepalived_type_name(ev->type), ev->name,
 			 role_event_name(ev->event), err);
@@ -427,11 +737,13 @@ static int handle_notify(struct json_object *args, struct json_object *data, cha
 {
 	struct daemon *d = ctx;
 	struct keepalived_event ev;
+	unsigned idx[CONF_VIPS_MAX];
 
 	if (keepalived_parse_json(args, &ev, err, errlen) != KEEPALIVED_OK)
 		return -1;
 	log_info("keepalived: %s %s is %s", keepalived_type_name(ev.type), ev.name,
 		 role_event_name(ev.event));
+	daemon_vip_event(d, idx, keepalived_match(d->conf, &ev, idx, CONF_VIPS_MAX), ev.event);
 	if (vips_keepalived(d->vips, &ev, err, errlen) != 0)
 		return -1;
 	json_object_object_add(data, "queued", json_object_new_int((int)vips_queued(d->vips)));
@@ -450,6 +762,9 @@ static int handle_manual(struct json_object *args, struct json_object *data, cha
 	}
 	log_info("control: %s %s asked by the operator", promote ? "promote" : "demote",
 		 json_object_get_string(name));
+	for (unsigned i = 0; i < d->conf->n_vips; i++)
+		if (!strcmp(d->conf->vips[i].name, json_object_get_string(name)))
+			daemon_vip_event(d, &i, 1, promote ? ROLE_EV_PROMOTE : ROLE_EV_DEMOTE);
 	if (vips_manual(d->vips, json_object_get_string(name), promote, err, errlen) != 0)
 		return -1;
 	/* Maintenance is interactive: answer once it is done. */
@@ -535,6 +850,46 @@ static int daemon_load_key(struct daemon *d)
 	return 0;
 }
 
+/* IKE sync: both IKE caches, the client of pluto's HA socket, the VIP watch. */
+static int daemon_init_ike(struct daemon *d)
+{
+	static const struct pluto_callbacks pcb = {
+		.connected = on_pluto_connected, .record = on_pluto_record,
+		.disconnected = on_pluto_disconnected,
+	};
+	static const struct peer_ike_hooks hooks = {
+		.held_record = on_held_record, .held_delete = on_held_delete,
+		.held_replaced = on_held_replaced,
+	};
+	struct pluto_config pc = { .socket_path = d->conf->pluto_ha_socket };
+	struct ike_config ic;
+	unsigned i;
+
+	memset(&ic, 0, sizeof(ic));
+	for (i = 0; i < d->conf->n_vips && i < IKE_VIPS_MAX; i++) {
+		snprintf(ic.vips[i].name, sizeof(ic.vips[i].name), "%s", d->conf->vips[i].name);
+		ic.vips[i].addr = conf_vip_addr(&d->conf->vips[i]);
+	}
+	ic.n_vips = i;
+	/* Remote peers choose initiator SPIs: the hash key is secret. */
+	if (seal_random(ic.hash_seed, sizeof(ic.hash_seed)) != SEAL_OK)
+		return -1;
+	d->ike_own = ike_new(&ic);
+	if (seal_random(ic.hash_seed, sizeof(ic.hash_seed)) != SEAL_OK)
+		return -1;
+	d->ike_held = ike_new(&ic);
+	explicit_bzero(ic.hash_seed, sizeof(ic.hash_seed));
+	d->import_retry = evtimer_new(d->base, on_import_retry, d);
+	d->vip_watch = event_new(d->base, -1, 0, on_vip_watch, d);
+	d->pluto = pluto_new(d->base, &pc, &pcb, d);
+	if (!d->ike_own || !d->ike_held || !d->import_retry || !d->vip_watch || !d->pluto) {
+		log_err("cannot set up IKE sync with pluto (%s)", d->conf->pluto_ha_socket);
+		return -1;
+	}
+	peer_set_ike(d->peer, d->ike_own, d->ike_held, &hooks, d);
+	return 0;
+}
+
 static int daemon_init(struct daemon *d)
 {
 	static const struct xfrm_events ev = {
@@ -596,6 +951,8 @@ static int daemon_init(struct daemon *d)
 		log_err("cannot set up takeover (netlink)");
 		return -1;
 	}
+	if (d->conf->pluto_ha_socket[0] && daemon_init_ike(d) != 0)
+		return -1;
 	memset(&thr, 0, sizeof(thr));
 	thr.replay_in = d->conf->replay_interval_in;
 	thr.replay_out = d->conf->replay_interval_out;
@@ -645,6 +1002,10 @@ static int daemon_init(struct daemon *d)
 		log_err("cannot start the sync transport: %s", strerror(errno));
 		return -1;
 	}
+	if (d->pluto && pluto_start(d->pluto) != 0) {
+		log_err("cannot start the pluto client: %s", strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
@@ -662,7 +1023,14 @@ static void daemon_free(struct daemon *d)
 	keepalived_fifo_free(d->fifo);
 	vips_free(d->vips);
 	xfrm_capture_free(d->capture);
+	pluto_free(d->pluto);
+	if (d->import_retry)
+		event_free(d->import_retry);
+	if (d->vip_watch)
+		event_free(d->vip_watch);
 	peer_free(d->peer);
+	ike_free(d->ike_own);
+	ike_free(d->ike_held);
 	cache_free(d->own);
 	cache_free(d->held);
 	seal_psk_free(d->psk);

@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "peer.h"
+#include "pluto.h"
 
 #define PEER_TICK_MS	100
 
@@ -17,6 +18,12 @@ struct peer {
 	const struct conf *conf;
 	struct cache *own;
 	struct cache *held;
+	struct ike_cache *ike_own;	/* NULL: IKE sync off (no pluto socket) */
+	struct ike_cache *ike_held;
+	struct peer_ike_hooks ike_hooks;
+	void *ike_ctx;
+	uint64_t ike_refused;
+	uint64_t ike_log_ms;
 	struct transport *transport;
 	struct session *session;
 	struct event *tick;
@@ -56,11 +63,30 @@ static void peer_schedule_flush(struct peer *p)
 
 /* ---------------------------------------------------------------- our state out */
 
+static int peer_bulk_ike_one(void *ctx, const struct ike_entry *e, const struct ike_child *child,
+			     const char *json, size_t len)
+{
+	struct peer *p = ctx;
+
+	(void)child;
+	return session_bulk_ike_record(p->session, e->spi_i, e->spi_r, json, len) == 0 ? 0 : 1;
+}
+
+static int peer_live_ike_one(void *ctx, const struct ike_entry *e, const struct ike_child *child,
+			     const char *json, size_t len)
+{
+	struct peer *p = ctx;
+
+	(void)child;
+	return session_send_ike_record(p->session, e->spi_i, e->spi_r, json, len) == 0 ? 0 : 1;
+}
+
 static void peer_send_snapshot(struct peer *p)
 {
 	const struct cache_sa_entry **sas = NULL;
 	const struct cache_policy_entry **pols = NULL;
 	size_t n_sa, n_pol, i;
+	long n_ike = 0;
 
 	if (session_state(p->session) != SESSION_ESTABLISHED)
 		return;
@@ -83,12 +109,15 @@ static void peer_send_snapshot(struct peer *p)
 		session_bulk_policy(p->session, &pols[i]->pol);
 	for (i = 0; i < n_sa; i++)
 		session_bulk_sa(p->session, &sas[i]->sa);
+	/* After the SAs: each IKE SA's document, its windows current, then its Child SAs'. */
+	if (p->ike_own && session_ike_enabled(p->session))
+		n_ike = ike_export(p->ike_own, false, IKE_VIP_NONE, peer_bulk_ike_one, p, NULL);
 	session_bulk_end(p->session);
 	free(sas);
 	free(pols);
 	p->dirty_while_down = false;
-	log_info("peer: sent snapshot of %zu SAs and %zu policies to %s", n_sa, n_pol,
-		 session_peer_id(p->session));
+	log_info("peer: sent snapshot of %zu SAs, %zu policies and %ld IKE documents to %s", n_sa,
+		 n_pol, n_ike, session_peer_id(p->session));
 	peer_schedule_flush(p);
 }
 
@@ -147,6 +176,48 @@ void peer_policy_deleted(struct peer *p, const struct ha_policy_key *key)
 	peer_schedule_flush(p);
 }
 
+void peer_ike_record(struct peer *p, uint64_t spi_i, uint64_t spi_r, const char *json, size_t len)
+{
+	if (!p->ike_own || !peer_live(p))
+		return;
+	session_send_ike_record(p->session, spi_i, spi_r, json, len);
+	peer_schedule_flush(p);
+}
+
+void peer_ike_deleted(struct peer *p, uint64_t spi_i, uint64_t spi_r)
+{
+	if (!p->ike_own || !peer_live(p))
+		return;
+	session_send_ike_delete(p->session, spi_i, spi_r);
+	peer_schedule_flush(p);
+}
+
+void peer_ike_send_own(struct peer *p)
+{
+	long n;
+
+	if (!p->ike_own || !peer_live(p) || !session_ike_enabled(p->session))
+		return;
+	n = ike_export(p->ike_own, false, IKE_VIP_NONE, peer_live_ike_one, p, NULL);
+	log_info("peer: sent our pluto's %ld IKE documents to %s", n, session_peer_id(p->session));
+	peer_schedule_flush(p);
+}
+
+void peer_set_ike(struct peer *p, struct ike_cache *own, struct ike_cache *held,
+		  const struct peer_ike_hooks *hooks, void *ctx)
+{
+	p->ike_own = own;
+	p->ike_held = held;
+	if (hooks)
+		p->ike_hooks = *hooks;
+	p->ike_ctx = ctx;
+}
+
+uint64_t peer_ike_refused(const struct peer *p)
+{
+	return p->ike_refused;
+}
+
 void peer_set_own_ready(struct peer *p, bool ready)
 {
 	p->own_ready = ready;
@@ -166,6 +237,97 @@ static void peer_note_lag(struct peer *p, uint64_t synced_at_ms)
 	p->lag_n++;
 }
 
+/* One log line a second at most for refused IKE records: the peer may send many. */
+static void peer_ike_refuse(struct peer *p, const char *what, const char *detail)
+{
+	uint64_t now = peer_now_ms();
+
+	p->ike_refused++;
+	if (p->ike_log_ms && now - p->ike_log_ms < 1000)
+		return;
+	p->ike_log_ms = now;
+	log_warn("peer: IKE record from %s refused: %s%s%s (%llu so far)", session_peer_id(p->session),
+		 what, detail ? ": " : "", detail ? detail : "", (unsigned long long)p->ike_refused);
+}
+
+/* IKE_RECORD / IKE_DELETE into the held IKE cache, and live ones on to our pluto. */
+static void peer_apply_ike(struct peer *p, const struct wire_record *rec, uint64_t now)
+{
+	bool bulk = rec->flags & WIRE_F_BULK;
+	struct pluto_record pr;
+	int rc;
+
+	if (!p->ike_held)
+		return;
+	if (rec->type == WIRE_IKE_DELETE) {
+		ike_delete(p->ike_held, rec->u.ike.spi_i, rec->u.ike.spi_r);
+		if (p->ike_hooks.held_delete)
+			p->ike_hooks.held_delete(p->ike_ctx, rec->u.ike.spi_i, rec->u.ike.spi_r);
+		return;
+	}
+	/* The same parser as for our own pluto's socket: nothing half-applied. */
+	rc = pluto_record_parse(rec->ike_json, rec->u.ike.json_len, &pr);
+	if (rc != PLUTO_OK) {
+		peer_ike_refuse(p, rc == PLUTO_IGNORED ? "unknown type" : pluto_strerror(rc),
+				rc == PLUTO_IGNORED ? NULL : pr.bad_member);
+		pluto_record_clear(&pr);
+		return;
+	}
+	rc = ike_apply(p->ike_held, &pr, bulk, now);
+	if (rc == IKE_E_NOMEM || rc == IKE_E_FULL) {
+		pluto_record_clear(&pr);
+		log_warn("peer: held IKE cache cannot take the peer's IKE SAs: %s", ike_strerror(rc));
+		peer_resync(p, "held IKE cache cannot hold the peer's state");
+		return;
+	}
+	if (rc != IKE_OK && rc != IKE_E_UNKNOWN)
+		peer_ike_refuse(p, ike_strerror(rc), pluto_type_name(pr.type));
+	else if (!bulk && p->ike_hooks.held_record)
+		p->ike_hooks.held_record(p->ike_ctx, &pr, rec->ike_json, rec->u.ike.json_len);
+	pluto_record_clear(&pr);
+}
+
+/*
+ * BULK_END counts SA, policy and IKE records alike: the SA cache's share
+ * is what the IKE cache did not take. Both bulks end, or neither.
+ */
+static int peer_bulk_end(struct peer *p, const struct wire_record *rec, uint64_t now)
+{
+	struct ike_bulk_info bi;
+	uint64_t count = rec->u.bulk.count;
+	int rc, irc;
+
+	if (p->ike_held) {
+		ike_bulk_info(p->ike_held, &bi);
+		if (!bi.in_progress || bi.cur_records > count) {
+			ike_bulk_abort(p->ike_held);
+			cache_bulk_end(p->held, rec->u.bulk.generation, UINT64_MAX, now);
+			return CACHE_E_COUNT;
+		}
+		count -= bi.cur_records;
+	}
+	rc = cache_bulk_end(p->held, rec->u.bulk.generation, count, now);
+	if (!p->ike_held)
+		return rc;
+	if (rc != CACHE_OK) {
+		ike_bulk_abort(p->ike_held);
+		return rc;
+	}
+	irc = ike_bulk_end(p->ike_held, rec->u.bulk.generation, IKE_COUNT_ANY, IKE_COUNT_ANY, now,
+			   NULL, NULL);
+	if (irc != IKE_OK) {
+		log_warn("peer: IKE snapshot %llu from %s: %s", (unsigned long long)rec->u.bulk.generation,
+			 session_peer_id(p->session), ike_strerror(irc));
+		return CACHE_E_COUNT;
+	}
+	log_info("peer: snapshot %llu from %s: %zu IKE SAs, %zu Child SAs",
+		 (unsigned long long)rec->u.bulk.generation, session_peer_id(p->session),
+		 ike_count(p->ike_held), ike_child_count(p->ike_held));
+	if (p->ike_hooks.held_replaced)
+		p->ike_hooks.held_replaced(p->ike_ctx);
+	return CACHE_OK;
+}
+
 static void peer_apply(void *ctx, const struct wire_record *rec)
 {
 	struct peer *p = ctx;
@@ -175,9 +337,15 @@ static void peer_apply(void *ctx, const struct wire_record *rec)
 	switch (rec->type) {
 	case WIRE_BULK_BEGIN:
 		rc = cache_bulk_begin(p->held, rec->u.bulk.generation, now);
+		if (p->ike_held)
+			ike_bulk_begin(p->ike_held, rec->u.bulk.generation, now);
 		break;
+	case WIRE_IKE_RECORD:
+	case WIRE_IKE_DELETE:
+		peer_apply_ike(p, rec, now);
+		return;
 	case WIRE_BULK_END:
-		rc = cache_bulk_end(p->held, rec->u.bulk.generation, rec->u.bulk.count, now);
+		rc = peer_bulk_end(p, rec, now);
 		if (rc == CACHE_OK) {
 			p->held_complete = true;
 			log_info("peer: snapshot %llu from %s applied: %zu SAs, %zu policies",

@@ -7,6 +7,7 @@
 
 #include "cache.h"
 #include "conf.h"
+#include "ike.h"
 #include "seal.h"
 #include "session.h"
 #include "transport.h"
@@ -30,6 +31,30 @@ struct peer *peer_new(struct event_base *base, const struct conf *conf, const st
 		      struct cache *own, struct cache *held);
 int peer_start(struct peer *p);
 void peer_free(struct peer *p);
+
+/*
+ * IKE SAs (docs/protocol.md 5.5): own is fed by our pluto, held by the
+ * peer's IKE records. Without this call (no pluto socket configured) the
+ * peer's IKE records are acknowledged and dropped. The hooks hear what
+ * the peer changed in held, to hand it on to our pluto.
+ */
+struct peer_ike_hooks {
+	/* A live record applied to held: rec parsed from json (len bytes, keys inside). */
+	void (*held_record)(void *ctx, const struct pluto_record *rec, const char *json, size_t len);
+	/* A live IKE_DELETE applied to held. */
+	void (*held_delete)(void *ctx, uint64_t spi_i, uint64_t spi_r);
+	/* A snapshot from the peer replaced held (SA and IKE bulks both complete). */
+	void (*held_replaced)(void *ctx);
+};
+void peer_set_ike(struct peer *p, struct ike_cache *own, struct ike_cache *held,
+		  const struct peer_ike_hooks *hooks, void *ctx);
+/* One of our pluto's live records, about the IKE SA spi_i/spi_r. */
+void peer_ike_record(struct peer *p, uint64_t spi_i, uint64_t spi_r, const char *json, size_t len);
+void peer_ike_deleted(struct peer *p, uint64_t spi_i, uint64_t spi_r);
+/* Every IKE SA of own as live records (after our pluto's snapshot replaced own). */
+void peer_ike_send_own(struct peer *p);
+/* Peer IKE records the held cache could not take (malformed documents, failed applies). */
+uint64_t peer_ike_refused(const struct peer *p);
 
 /* Our kernel changed: tell the peer (dropped silently while the link is down:
  * every association starts with a full snapshot). */
