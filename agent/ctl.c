@@ -18,13 +18,14 @@
 
 #include "cache.h"
 #include "ctl.h"
+#include "ike.h"
 #include "log.h"
 
 #define CTL_HANDLERS_MAX	32
 #define CTL_JSON_DEPTH		16
 
 /* Commands of the interface the daemon may not implement yet. */
-static const char *const ctl_reserved[] = { "ike", "promote", "demote", "metrics" };
+static const char *const ctl_reserved[] = { "promote", "demote", "metrics" };
 
 struct ctl_handler {
 	char command[CTL_COMMAND_MAX + 1];
@@ -721,5 +722,58 @@ int ctl_sas_json(const struct cache *cache, struct json_object *args, uint64_t n
 	}
 	json_object_object_add(data, "count", json_object_new_uint64(json_object_array_length(arr)));
 	json_object_object_add(data, "sas", arr);
+	return 0;
+}
+
+/* One side of `ike`: {"ike_sas": [...], "count": N}, never a key (ike_json_list()). */
+static struct json_object *ike_side(const struct ike_cache *c, bool filter, const char *vip_name,
+				    uint64_t now_ms)
+{
+	struct json_object *o = json_object_new_object();
+	int vip = IKE_VIP_NONE;
+
+	if (o == NULL)
+		return NULL;
+	if (c != NULL && filter)
+		vip = ike_vip_by_name(c, vip_name);
+	if (c == NULL) {
+		json_object_object_add(o, "ike_sas", json_object_new_array());
+		json_object_object_add(o, "count", json_object_new_int64(0));
+	} else if (ike_json_list(c, filter, vip, now_ms, o) != 0) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+int ctl_ike_json(const struct ike_cache *own, const struct ike_cache *held, struct json_object *args,
+		 uint64_t now_ms, struct json_object *data, char *err, size_t errlen)
+{
+	struct json_object *v = NULL, *o, *h;
+	const char *name = NULL;
+
+	if (args != NULL && json_object_object_get_ex(args, "vip", &v) && v != NULL) {
+		if (!json_object_is_type(v, json_type_string)) {
+			errf(err, errlen, "\"vip\" must be a string");
+			return -1;
+		}
+		name = json_object_get_string(v);
+		if ((own == NULL || ike_vip_by_name(own, name) == IKE_VIP_NONE) &&
+		    (held == NULL || ike_vip_by_name(held, name) == IKE_VIP_NONE)) {
+			errf(err, errlen, "no VIP named %.64s", name);
+			return -1;
+		}
+	}
+	o = ike_side(own, name != NULL, name, now_ms);
+	h = ike_side(held, name != NULL, name, now_ms);
+	if (o == NULL || h == NULL) {
+		json_object_put(o);
+		json_object_put(h);
+		errf(err, errlen, "out of memory");
+		return -1;
+	}
+	json_object_object_add(data, "own", o);
+	json_object_object_add(data, "held", h);
+	json_object_object_add(data, "enabled", json_object_new_boolean(own != NULL || held != NULL));
 	return 0;
 }

@@ -142,6 +142,15 @@ int ctl_peers_json(const struct ctl_peers *p, struct json_object *data);
 /* The whole `sas` handler body: honours args {"vip": NAME}; -1 and err for an unknown VIP. */
 int ctl_sas_json(const struct cache *cache, struct json_object *args, uint64_t now_ms,
 		 struct json_object *data, char *err, size_t errlen);
+/*
+ * The whole `ike` handler body: {"own": {"ike_sas", "count"}, "held":
+ * {...}, "enabled"}: our pluto's IKE SAs and the peer's we hold (either
+ * cache NULL: IKE sync off, an empty side). args {"vip": NAME} filters
+ * both. Never a key.
+ */
+struct ike_cache;
+int ctl_ike_json(const struct ike_cache *own, const struct ike_cache *held, struct json_object *args,
+		 uint64_t now_ms, struct json_object *data, char *err, size_t errlen);
 
 /* ---- client (ctl_client.c) ---- */
 

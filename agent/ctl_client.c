@@ -306,6 +306,25 @@ static void print_paths(struct json_object *paths, FILE *out)
 	}
 }
 
+static void print_status_ike(struct json_object *ike, FILE *out)
+{
+	struct json_object *r = jget(ike, "last_reply");
+
+	if (ike == NULL)
+		return;
+	if (!json_object_get_boolean(jget(ike, "enabled"))) {
+		fprintf(out, "IKE sync: off (no pluto-ha-socket)\n");
+		return;
+	}
+	fprintf(out, "IKE sync: pluto %s, %llu IKE SAs of ours, %llu of the peer held\n",
+		json_object_get_boolean(jget(ike, "pluto_connected")) ? "connected" : "not connected",
+		(unsigned long long)ju64(ike, "own"), (unsigned long long)ju64(ike, "held"));
+	if (r != NULL)
+		fprintf(out, "last pluto answer: %s %s: %llu IKE SAs, %llu Child SAs, %llu failed\n",
+			jtext(r, "type"), jtext(r, "local"), (unsigned long long)ju64(r, "ike"),
+			(unsigned long long)ju64(r, "child"), (unsigned long long)ju64(r, "failed"));
+}
+
 static void print_status(struct json_object *d, FILE *out)
 {
 	struct json_object *vips = jget(d, "vips"), *peer = jget(d, "peer"), *sas = jget(d, "sas");
@@ -365,6 +384,7 @@ static void print_status(struct json_object *d, FILE *out)
 		fprintf(out, "last bulk sync: none yet\n");
 	if (json_object_get_boolean(jget(d, "bulk_in_progress")))
 		fprintf(out, "bulk sync in progress\n");
+	print_status_ike(jget(d, "ike"), out);
 	fprintf(out, "in sync: %s\n", json_object_get_boolean(jget(d, "in_sync")) ? "yes" : "no");
 	fprintf(out, "records: %llu sent, %llu received\n",
 		(unsigned long long)ju64(records, "sent"), (unsigned long long)ju64(records, "received"));
@@ -447,6 +467,61 @@ static void print_peers(struct json_object *d, FILE *out)
 		(unsigned long long)ju64(c, "retransmissions"), (unsigned long long)ju64(c, "resyncs"));
 }
 
+static const char *fmt_window(struct json_object *w, char *buf, size_t len)
+{
+	snprintf(buf, len, "%lld/%lld", (long long)json_object_get_int64(jget(w, "sent")),
+		 (long long)json_object_get_int64(jget(w, "recv")));
+	return buf;
+}
+
+/* `ike`: our pluto's IKE SAs and the peer's we hold, one table, SIDE first. */
+static void print_ike(struct json_object *d, FILE *out)
+{
+	static const char *const sides[] = { "own", "held" };
+	struct tbl t = { .ncol = 11 };
+	const char *hdr[] = { "SIDE", "VIP", "SPI_I", "SPI_R", "PEER", "CONNECTION", "STATE",
+			      "MSGID_I", "MSGID_R", "CHILD", "AGE" };
+	size_t counts[2] = { 0, 0 };
+
+	if (!json_object_get_boolean(jget(d, "enabled"))) {
+		fprintf(out, "IKE sync is off (no pluto-ha-socket)\n");
+		return;
+	}
+	for (int k = 0; k < 2; k++) {
+		struct json_object *arr = jget(jget(d, sides[k]), "ike_sas");
+		size_t n = json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
+
+		counts[k] = n;
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *e = json_object_array_get_idx(arr, i), *m = jget(e, "msgid");
+			struct json_object *ch = jget(e, "child_sas");
+			char wi[48], wr[48], nch[16], age[32];
+			const char *row[11];
+
+			snprintf(nch, sizeof(nch), "%zu", json_object_is_type(ch, json_type_array) ?
+				 json_object_array_length(ch) : (size_t)0);
+			row[0] = sides[k];
+			row[1] = jtext(e, "vip");
+			row[2] = jtext(e, "spi_i");
+			row[3] = jtext(e, "spi_r");
+			row[4] = jtext(e, "peer");
+			row[5] = jtext(e, "connection");
+			row[6] = jtext(e, "state");
+			row[7] = fmt_window(jget(m, "initiator"), wi, sizeof(wi));
+			row[8] = fmt_window(jget(m, "responder"), wr, sizeof(wr));
+			row[9] = nch;
+			row[10] = fmt_ms(ju64(e, "age_ms"), age, sizeof(age));
+			if (t.nrow == 0)
+				tbl_add(&t, hdr);
+			tbl_add(&t, row);
+		}
+	}
+	if (t.nrow > 0)
+		tbl_print(&t, out);
+	fprintf(out, "%zu IKE SA%s of ours, %zu of the peer held\n", counts[0],
+		counts[0] == 1 ? "" : "s", counts[1]);
+}
+
 static void print_generic(struct json_object *d, FILE *out)
 {
 	struct json_object *m = jget(d, "message");
@@ -500,7 +575,8 @@ static const struct command commands[] = {
 	{ "peers", 0, 0, NULL, print_peers, "the sync peer and each path", NULL, NULL },
 	{ "resync", 0, 0, NULL, print_resync, "ask the peer for a bulk snapshot", NULL, NULL },
 	{ "check", 0, 0, NULL, NULL, "exit 0 when in sync (keepalived vrrp_script)", NULL, NULL },
-	{ "ike", 0, 0, NULL, print_generic, "the IKE SAs held", NULL, NULL },
+	{ "ike", 0, 1, "vip", print_ike, "our IKE SAs and the peer's held, or one VIP's (never keys)",
+	  NULL, NULL },
 	{ "promote", 1, 1, "vip", print_generic, "take over a VIP's SAs now (maintenance)", NULL, NULL },
 	{ "demote", 1, 1, "vip", print_generic, "hand a VIP's SAs back (maintenance)", NULL, NULL },
 	{ "notify", 3, 4, NULL, print_generic, "pass on a keepalived state change (keepalived's notify)",

@@ -560,6 +560,8 @@ static void status_add_takeovers(const struct daemon *d, struct json_object *dat
 	}
 }
 
+static struct json_object *status_ike(const struct daemon *d, const struct session_stats *ss);
+
 static int handle_status(struct json_object *args, struct json_object *data, char *err,
 			 size_t errlen, void *ctx)
 {
@@ -637,10 +639,65 @@ static int handle_status(struct json_object *args, struct json_object *data, cha
 	json_object_object_add(extra, "transport_garbage", json_object_new_int64((int64_t)ts.garbage));
 	json_object_object_add(extra, "held_memory_bytes",
 			       json_object_new_int64((int64_t)cache_memory_bytes(d->held)));
-	json_object_object_add(extra, "takeover", json_object_new_string(
-		"kernel-only: ESP SAs, policies and routes; IKE SAs stay with pluto until the pluto patch"));
+	json_object_object_add(extra, "takeover", json_object_new_string(d->pluto ?
+		"kernel SAs, policies and routes by hasyncd; IKE SAs activated in pluto (patch 0007)" :
+		"kernel-only: ESP SAs, policies and routes; IKE sync off (no pluto-ha-socket)"));
 	json_object_object_add(data, "agent", extra);
+	json_object_object_add(data, "ike", status_ike(d, &ss));
 	return 0;
+}
+
+/* status' "ike" object: pluto's socket, both IKE caches, the last activate/drop answer. */
+static struct json_object *status_ike(const struct daemon *d, const struct session_stats *ss)
+{
+	struct json_object *o = json_object_new_object(), *r;
+	struct pluto_stats ps;
+
+	json_object_object_add(o, "enabled", json_object_new_boolean(d->pluto != NULL));
+	if (!d->pluto)
+		return o;
+	pluto_get_stats(d->pluto, &ps);
+	json_object_object_add(o, "pluto_socket", json_object_new_string(d->conf->pluto_ha_socket));
+	json_object_object_add(o, "pluto_connected", json_object_new_boolean(ps.connected));
+	json_object_object_add(o, "pluto_snapshot_done", json_object_new_boolean(d->pluto_ready));
+	json_object_object_add(o, "pluto_records", json_object_new_int64((int64_t)ps.records));
+	json_object_object_add(o, "pluto_malformed", json_object_new_int64((int64_t)ps.malformed));
+	json_object_object_add(o, "pluto_sent", json_object_new_int64((int64_t)ps.sent));
+	json_object_object_add(o, "pluto_send_failures", json_object_new_int64((int64_t)ps.send_failures));
+	json_object_object_add(o, "own", json_object_new_int64((int64_t)ike_count(d->ike_own)));
+	json_object_object_add(o, "own_children", json_object_new_int64((int64_t)ike_child_count(d->ike_own)));
+	json_object_object_add(o, "held", json_object_new_int64((int64_t)ike_count(d->ike_held)));
+	json_object_object_add(o, "held_children",
+			       json_object_new_int64((int64_t)ike_child_count(d->ike_held)));
+	json_object_object_add(o, "imports", json_object_new_int64((int64_t)d->imports));
+	json_object_object_add(o, "import_failures", json_object_new_int64((int64_t)d->import_failures));
+	json_object_object_add(o, "forwarded", json_object_new_int64((int64_t)d->forwarded));
+	json_object_object_add(o, "forward_failures", json_object_new_int64((int64_t)d->forward_failures));
+	json_object_object_add(o, "records_sent", json_object_new_int64((int64_t)(ss->ike_records_out +
+												   ss->ike_deletes_out)));
+	json_object_object_add(o, "records_received", json_object_new_int64((int64_t)ss->ike_records_in));
+	json_object_object_add(o, "skipped_no_cap", json_object_new_int64((int64_t)ss->ike_skipped));
+	json_object_object_add(o, "refused", json_object_new_int64((int64_t)peer_ike_refused(d->peer)));
+	r = NULL;
+	if (d->last_reply.valid) {
+		r = json_object_new_object();
+		json_object_object_add(r, "type", json_object_new_string(pluto_type_name(d->last_reply.type)));
+		json_object_object_add(r, "local", json_object_new_string(d->last_reply.local));
+		json_object_object_add(r, "ike", json_object_new_int64((int64_t)d->last_reply.ike));
+		json_object_object_add(r, "child", json_object_new_int64((int64_t)d->last_reply.child));
+		json_object_object_add(r, "failed", json_object_new_int64((int64_t)d->last_reply.failed));
+		json_object_object_add(r, "at_ms", json_object_new_int64((int64_t)d->last_reply.at_wall_ms));
+	}
+	json_object_object_add(o, "last_reply", r);
+	return o;
+}
+
+static int handle_ike(struct json_object *args, struct json_object *data, char *err, size_t errlen,
+		      void *ctx)
+{
+	struct daemon *d = ctx;
+
+	return ctl_ike_json(d->ike_own, d->ike_held, args, peer_now_ms(), data, err, errlen);
 }
 
 static int handle_sas(struct json_object *args, struct json_object *data, char *err, size_t errlen,
@@ -970,6 +1027,7 @@ static int daemon_init(struct daemon *d)
 	}
 	ctl_register(d->ctl, "status", handle_status, d);
 	ctl_register(d->ctl, "sas", handle_sas, d);
+	ctl_register(d->ctl, "ike", handle_ike, d);
 	ctl_register(d->ctl, "peers", handle_peers, d);
 	ctl_register(d->ctl, "resync", handle_resync, d);
 	ctl_register(d->ctl, "check", handle_check, d);

@@ -27,6 +27,8 @@
 
 #include "cache.h"
 #include "ctl.h"
+#include "ike.h"
+#include "pluto.h"
 
 struct fixture {
 	char dir[64];
@@ -35,6 +37,7 @@ struct fixture {
 	struct event_base *base;
 	struct ctl *ctl;
 	struct cache *cache;
+	struct ike_cache *ike_own, *ike_held;
 	bool in_sync;
 };
 
@@ -88,6 +91,14 @@ static int h_sas(struct json_object *args, struct json_object *data, char *err, 
 	struct fixture *f = ctx;
 
 	return ctl_sas_json(f->cache, args, 1000, data, err, errlen);
+}
+
+static int h_ike(struct json_object *args, struct json_object *data, char *err, size_t errlen,
+		 void *ctx)
+{
+	struct fixture *f = ctx;
+
+	return ctl_ike_json(f->ike_own, f->ike_held, args, 1000, data, err, errlen);
 }
 
 static int h_peers(struct json_object *args, struct json_object *data, char *err, size_t errlen,
@@ -178,6 +189,44 @@ static struct cache *cache_make(void)
 	return c;
 }
 
+#define IKE_SECRET "5ec2e75ec2e75ec2e75ec2e75ec2e7aa"
+
+/* An IKE cache holding one IKE SA with its keys and one Child SA with its keymat. */
+static struct ike_cache *ike_make(const char *spi_i)
+{
+	char doc[2048];
+	struct ike_config cfg;
+	struct pluto_record r;
+	struct ike_cache *c;
+
+	memset(&cfg, 0, sizeof(cfg));
+	snprintf(cfg.vips[0].name, sizeof(cfg.vips[0].name), "outside");
+	addr4(&cfg.vips[0].addr, "192.0.2.1");
+	cfg.n_vips = 1;
+	c = ike_new(&cfg);
+	assert_non_null(c);
+	snprintf(doc, sizeof(doc),
+		 "{\"version\":1,\"type\":\"ike_sa\",\"event\":\"established\",\"serial\":1,"
+		 "\"connection\":\"tun1\",\"role\":\"responder\",\"spi_i\":\"%s\","
+		 "\"spi_r\":\"f0985e9dd355b672\","
+		 "\"local\":{\"address\":\"192.0.2.1\",\"port\":500,\"protocol\":\"UDP\"},"
+		 "\"remote\":{\"address\":\"192.0.2.100\",\"port\":500,\"protocol\":\"UDP\"},"
+		 "\"msgid\":{\"initiator\":{\"sent\":4,\"recv\":4,\"wip\":-1},"
+		 "\"responder\":{\"sent\":7,\"recv\":7,\"wip\":-1}},"
+		 "\"keys\":{\"sk_d\":\"" IKE_SECRET "\",\"sk_ei\":\"" IKE_SECRET "\"}}", spi_i);
+	assert_int_equal(pluto_record_parse(doc, strlen(doc), &r), PLUTO_OK);
+	assert_int_equal(ike_apply(c, &r, false, 100), IKE_OK);
+	pluto_record_clear(&r);
+	snprintf(doc, sizeof(doc),
+		 "{\"version\":1,\"type\":\"child_sa\",\"serial\":2,\"ike_serial\":1,"
+		 "\"spi_in\":\"c6b8e638\",\"spi_out\":\"c66044a5\",\"reqid\":1002,"
+		 "\"keys\":{\"in\":{\"encrypt\":\"" IKE_SECRET "\"},\"out\":{\"encrypt\":\"" IKE_SECRET "\"}}}");
+	assert_int_equal(pluto_record_parse(doc, strlen(doc), &r), PLUTO_OK);
+	assert_int_equal(ike_apply(c, &r, false, 100), IKE_OK);
+	pluto_record_clear(&r);
+	return c;
+}
+
 /* ---- fixture ---- */
 
 static int setup(void **state)
@@ -193,6 +242,8 @@ static int setup(void **state)
 	f->base = event_base_new();
 	f->ctl = ctl_new(f->base);
 	f->cache = cache_make();
+	f->ike_own = ike_make("41443052916ec1bb");
+	f->ike_held = ike_make("0102030405060708");
 	f->in_sync = true;
 	assert_int_equal(ctl_listen(f->ctl, f->sock, err, sizeof(err)), 0);
 	assert_int_equal(ctl_register(f->ctl, "status", h_status, f), 0);
@@ -201,6 +252,7 @@ static int setup(void **state)
 	assert_int_equal(ctl_register(f->ctl, "check", h_check, f), 0);
 	assert_int_equal(ctl_register(f->ctl, "resync", h_fail, f), 0);
 	assert_int_equal(ctl_register(f->ctl, "promote", h_echo, f), 0);
+	assert_int_equal(ctl_register(f->ctl, "ike", h_ike, f), 0);
 	*state = f;
 	return 0;
 }
@@ -212,6 +264,8 @@ static int teardown(void **state)
 	ctl_free(f->ctl);
 	event_base_free(f->base);
 	cache_free(f->cache);
+	ike_free(f->ike_own);
+	ike_free(f->ike_held);
 	rmdir(f->rundir);
 	rmdir(f->dir);
 	free(f);
@@ -569,6 +623,52 @@ static void test_sas(void **state)
 	cli_free(c);
 }
 
+/* `ike`: both sides, the windows and Child SAs, never a key. */
+static void test_ike(void **state)
+{
+	struct fixture *f = *state;
+	struct json_object *o, *d;
+	struct cli *c;
+
+	c = cli(f, "--json", "ike", NULL);
+	assert_int_equal(c->rc, 0);
+	assert_null(strstr(c->out, "sk_"));
+	assert_null(strstr(c->out, "keys"));
+	assert_null(strstr(c->out, IKE_SECRET));
+	assert_null(strstr(c->out, "5ec2e7"));
+	o = json_tokener_parse(c->out);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "own", &d));
+	assert_int_equal(json_object_get_int(json_object_object_get(d, "count")), 1);
+	assert_non_null(strstr(json_object_to_json_string(d), "41443052916ec1bb"));
+	assert_true(json_object_object_get_ex(o, "held", &d));
+	assert_int_equal(json_object_get_int(json_object_object_get(d, "count")), 1);
+	assert_non_null(strstr(json_object_to_json_string(d), "0102030405060708"));
+	assert_true(json_object_get_boolean(json_object_object_get(o, "enabled")));
+	json_object_put(o);
+	cli_free(c);
+
+	c = cli(f, "ike", NULL);
+	assert_int_equal(c->rc, 0);
+	assert_null(strstr(c->out, "5ec2e7"));
+	assert_non_null(strstr(c->out, "SIDE"));
+	assert_non_null(strstr(c->out, "own"));
+	assert_non_null(strstr(c->out, "held"));
+	assert_non_null(strstr(c->out, "4/4"));
+	assert_non_null(strstr(c->out, "7/7"));
+	assert_non_null(strstr(c->out, "1 IKE SA of ours, 1 of the peer held\n"));
+	cli_free(c);
+
+	c = cli(f, "ike", "outside", NULL);
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->out, "1 IKE SA of ours, 1 of the peer held\n"));
+	cli_free(c);
+	c = cli(f, "ike", "nowhere", NULL);
+	assert_int_equal(c->rc, CTL_EXIT_NO);
+	assert_string_equal(c->err, "hasyncctl: ike: no VIP named nowhere\n");
+	cli_free(c);
+}
+
 static void test_peers_check_and_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -605,9 +705,9 @@ static void test_peers_check_and_errors(void **state)
 	assert_int_equal(c->rc, CTL_EXIT_NO);
 	assert_string_equal(c->err, "hasyncctl: resync: the peer is not connected\n");
 	cli_free(c);
-	c = cli(f, "ike", NULL);
+	c = cli(f, "demote", "outside", NULL);
 	assert_int_equal(c->rc, CTL_EXIT_NO);
-	assert_string_equal(c->err, "hasyncctl: ike: not implemented: ike\n");
+	assert_string_equal(c->err, "hasyncctl: demote: not implemented: demote\n");
 	cli_free(c);
 	c = cli(f, "--json", "promote", "outside", NULL);
 	assert_int_equal(c->rc, 0);
@@ -950,6 +1050,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_socket_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sas, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ike, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peers_check_and_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_garbage_oversized, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreachable, setup, teardown),
