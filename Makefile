@@ -142,9 +142,10 @@ pluto:
 	pluto-patches/build.sh > $(BUILD)/pluto.dir.tmp && mv $(BUILD)/pluto.dir.tmp $(BUILD)/pluto.dir
 
 # Every scenario in tests/lab/scenarios, smoke first; all run, then the
-# failures are listed.
+# failures are listed. The patched pluto first: scenarios with LAB_PLUTO_HA=1
+# (failover, ike-continuity) run it.
 LAB_SCENARIOS ?= smoke $(filter-out smoke,$(sort $(basename $(notdir $(wildcard tests/lab/scenarios/*.sh)))))
-lab: all lab-image
+lab: all lab-image pluto
 	@failed=; for s in $(LAB_SCENARIOS); do tests/lab/run $$s || failed="$$failed $$s"; done; \
 	if [ -n "$$failed" ]; then echo "lab: failed:$$failed"; exit 1; fi; \
 	echo "lab: every scenario passed ($(LAB_SCENARIOS))"

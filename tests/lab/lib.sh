@@ -27,6 +27,8 @@ LAB_PSK="lab-only pre-shared key, not a secret"
 
 # Liveness a careful operator would set; Libreswan 5 has no IKEv2
 # dpdtimeout: a peer is dead when retransmit-timeout runs out.
+# LAB_REMOTE_DPDDELAY and LAB_REMOTE_RETRANSMIT_TIMEOUT set the remote's
+# apart (unset: the same).
 LAB_DPDDELAY=${LAB_DPDDELAY:-10s}
 LAB_RETRANSMIT_TIMEOUT=${LAB_RETRANSMIT_TIMEOUT:-30s}
 LAB_ADVERT_INT=${LAB_ADVERT_INT:-0.1}
@@ -100,9 +102,11 @@ lab_boot() {
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 # lab_use_patched_pluto: pluto, whack and addconn from `make pluto` replace
-# the archive's (the three are version-locked: always all of them).
+# the archive's (the three are version-locked: always all of them). Once per
+# guest: a second call finds them mounted.
 lab_use_patched_pluto() {
 	local p
+	mountpoint -q /run/pluto-build && return 0
 	if [ -z "${hasync_pluto:-}" ]; then
 		lab_fail "no patched Libreswan: run make pluto on the host first"
 		return 1
@@ -166,22 +170,36 @@ lab_topology() {
 # ---------------------------------------------------------------- pluto
 
 pluto_ctl() { echo "/run/pluto-$1/pluto.ctl"; }
+# Where a gateway's pluto opens its HA socket (LAB_PLUTO_HA=1) and its agent connects.
+pluto_ha_socket() { echo "/run/pluto-$1/ha.ctl"; }
 
 # lab_pluto_conf HOST [TUNNELS]: identical connections on gw1 and gw2, the
 # mirror image on remote. Tunnel N protects 10.1.0.0/24 <-> 10.2.N-1.0/24
-# (N=1: the rhost segment).
+# (N=1: the rhost segment). LAB_PLUTO_HA=1: the gateways' pluto (the
+# patched one, which alone knows the keyword) opens its HA socket for the
+# agent.
 lab_pluto_conf() {
-	local host=$1 tunnels=${2:-1} dir=$LAB_RUN/$1 n auto
+	local host=$1 tunnels=${2:-1} dir=$LAB_RUN/$1 n auto ha=
+	local dpd=$LAB_DPDDELAY rt=$LAB_RETRANSMIT_TIMEOUT
+	if [ "$host" = remote ]; then
+		dpd=${LAB_REMOTE_DPDDELAY:-$dpd}
+		rt=${LAB_REMOTE_RETRANSMIT_TIMEOUT:-$rt}
+	fi
 	mkdir -p "$dir/ipsec.d" "$dir/nss"
+	if [ "${LAB_PLUTO_HA:-0}" = 1 ]; then
+		lab_use_patched_pluto || return 1
+		[ "$host" = remote ] || ha="	ha-socket=$(pluto_ha_socket "$host")"
+	fi
 	cat >"$dir/ipsec.conf" <<EOF
 config setup
-	plutodebug=none
+	plutodebug=${LAB_PLUTODEBUG:-none}
+$ha
 
 conn %default
 	keyexchange=ikev2
 	authby=secret
-	dpddelay=$LAB_DPDDELAY
-	retransmit-timeout=$LAB_RETRANSMIT_TIMEOUT
+	dpddelay=$dpd
+	retransmit-timeout=$rt
 EOF
 	for n in $(seq 1 "$tunnels"); do
 		if [ "$host" = remote ]; then
@@ -247,6 +265,126 @@ pluto_ike_established() { grep -c 'established IKE SA;' "$LAB_RUN/$1/pluto.log" 
 # lab_tunnel_up HOST CONN: an established Child SA for the connection.
 lab_tunnel_up() {
 	pluto_whack "$1" --trafficstatus 2>/dev/null | grep -q "\"$2\""
+}
+
+# pluto_rekey HOST ike|child CONN: HOST starts a rekey of CONN's IKE or
+# Child SA and waits for it (whack returns when the exchange is over);
+# true if it succeeded. whack's answer goes to HOST's whack.log.
+pluto_rekey() {
+	local host=$1 kind=$2 conn=$3 out rc
+	out=$(pluto_whack "$host" "--rekey-$kind" --name "$conn" 2>&1)
+	rc=$?
+	printf '%s rekey-%s %s: exit %s\n%s\n' "$(lab_now)" "$kind" "$conn" "$rc" "$out" >>"$LAB_RUN/$host/whack.log"
+	[ "$rc" -eq 0 ] && printf '%s' "$out" | grep -q "rekeyed $( [ "$kind" = ike ] && echo IKE || echo Child) SA"
+}
+
+# pluto_ike_serial HOST CONN / pluto_child_serial HOST CONN: the serial of
+# the connection's current (newest) established IKE / Child SA, empty if
+# none. A serial is never reused by a pluto: the same serial is the same SA.
+pluto_sa_serial() {
+	pluto_whack "$1" --showstates 2>/dev/null |
+		awk -v c="\"$2\"" -v s="$3" '$2 ~ "^" c && $3 == s {
+			n = substr($1, 2) + 0; if ($0 ~ /newest/) { best = n; found = 1 }
+			else if (!found && n > best) best = n }
+			END { if (best) print best }'
+}
+pluto_ike_serial() { pluto_sa_serial "$1" "$2" ESTABLISHED_IKE_SA; }
+pluto_child_serial() { pluto_sa_serial "$1" "$2" ESTABLISHED_CHILD_SA; }
+# pluto_ike_count HOST CONN: established IKE SAs of the connection.
+pluto_ike_count() {
+	pluto_whack "$1" --showstates 2>/dev/null |
+		awk -v c="\"$2\"" '$2 ~ "^" c && $3 == "ESTABLISHED_IKE_SA" {n++} END {print n + 0}'
+}
+# pluto_child_spis HOST CONN: "OUT IN" ESP SPIs of the connection's current Child SA.
+pluto_child_spis() {
+	local serial
+	serial=$(pluto_child_serial "$1" "$2")
+	[ -n "$serial" ] || return 1
+	pluto_whack "$1" --showstates 2>/dev/null |
+		awk -v k="#$serial:" '$1 == k && $3 ~ /^esp\./ {
+			split($3, o, /[.@]/); split($4, i, /[.@]/); print o[2], i[2]; exit }'
+}
+
+# pluto_log_mark HOST: the current end of HOST's pluto log;
+# pluto_log_since HOST MARK: what it logged after that mark.
+pluto_log_mark() { stat -c %s "$LAB_RUN/$1/pluto.log" 2>/dev/null || echo 0; }
+pluto_log_since() { tail -c +"$(($2 + 1))" "$LAB_RUN/$1/pluto.log" 2>/dev/null; }
+
+# Lines of a pluto log showing that the peer was given up on or an IKE SA
+# was started from scratch: an exchange timed out (liveness probes included:
+# Libreswan 5 has no dpdtimeout, retransmit-timeout decides), a liveness
+# problem, a message for an IKE SA it does not know, a new IKE SA initiated.
+PLUTO_PEER_TROUBLE='retransmission|timeout exceeded|No response|liveness|dead|no corresponding IKE SA|initiating IKEv2 connection|IKE_SA_INIT'
+
+# ---------------------------------------------------------------- capture
+
+lab_now() { date +%s.%N; }
+
+# lab_capture_start NAME [NS IFACE [DIRECTION [FILTER]]]: tcpdump writes
+# what it sees to $LAB_RUN/capture-NAME.pcap until lab_capture_stop NAME.
+# Default: the whole outside segment (br-out, promiscuous: a bridge then
+# sees every frame it forwards). DIRECTION is in, out or inout.
+lab_capture_start() {
+	local name=$1 ns=${2:-} ifname=${3:-br-out} dir=${4:-inout} filter=${5:-}
+	local pcap=$LAB_RUN/capture-$name.pcap
+	rm -f "$pcap" "$LAB_RUN/capture-$name".{pid,log}
+	# -U and --immediate-mode: every packet is in the file when it is read;
+	# -Z root: tcpdump would drop to a user who cannot write $LAB_RUN.
+	if [ -n "$ns" ]; then
+		ip netns exec "$ns" tcpdump -i "$ifname" -Q "$dir" -n -s 256 -U --immediate-mode -Z root \
+			-w "$pcap" ${filter:+"$filter"} >>"$LAB_RUN/capture-$name.log" 2>&1 &
+	else
+		tcpdump -i "$ifname" -Q "$dir" -n -s 256 -U --immediate-mode -Z root \
+			-w "$pcap" ${filter:+"$filter"} >>"$LAB_RUN/capture-$name.log" 2>&1 &
+	fi
+	echo $! >"$LAB_RUN/capture-$name.pid"
+	# tcpdump says "listening on" once the socket is open.
+	lab_wait 5 grep -q 'listening on' "$LAB_RUN/capture-$name.log" ||
+		{ lab_fail "capture $name did not start"; return 1; }
+}
+
+lab_capture_stop() {
+	local pid
+	pid=$(cat "$LAB_RUN/capture-$1.pid" 2>/dev/null) || return 0
+	kill -INT "$pid" 2>/dev/null
+	lab_wait 5 sh -c "! kill -0 $pid" || kill -9 "$pid" 2>/dev/null
+	rm -f "$LAB_RUN/capture-$1.pid"
+}
+
+# lab_capture_read NAME [FILTER [FROM [TO]]]: one line per packet of the
+# capture that matches FILTER (tcpdump's syntax), with its time as seconds
+# since the epoch (compare with lab_now), only from FROM to TO when given.
+lab_capture_read() {
+	local pcap=$LAB_RUN/capture-$1.pcap filter=${2:-} from=${3:-0} to=${4:-9e18}
+	[ -s "$pcap" ] || return 0
+	tcpdump -n -tt -r "$pcap" ${filter:+"$filter"} 2>/dev/null |
+		awk -v f="$from" -v t="$to" '$1 + 0 >= f + 0 && $1 + 0 <= t + 0'
+}
+
+# ike_exchange_filter TYPE request|response: a tcpdump filter for IKEv2
+# messages of exchange TYPE (34 IKE_SA_INIT, 35 IKE_AUTH, 36 CREATE_CHILD_SA,
+# 37 INFORMATIONAL): the exchange type is octet 18 of the IKE header, the
+# Response flag 0x20 of octet 19. On UDP 500 the header starts after the
+# 8-byte UDP header; on 4500 after the 4-byte non-ESP marker (zero: an ESP
+# packet has a non-zero SPI there).
+ike_exchange_filter() {
+	local t=$1 r='= 0'
+	[ "$2" = response ] && r='!= 0'
+	printf '((udp port 500 and udp[26] = %s and udp[27] & 0x20 %s) or ' "$t" "$r"
+	printf '(udp port 4500 and udp[8:4] = 0 and udp[30] = %s and udp[31] & 0x20 %s))\n' "$t" "$r"
+}
+IKE_SA_INIT_REQUESTS=$(ike_exchange_filter 34 request)
+
+# What a node that stepped down may still send on the outside segment: VRRP
+# and ARP (keepalived's and the kernel's), and IPv6 link housekeeping from a
+# link-local or unspecified source (router solicitations, which the kernel
+# repeats with backoff for ever, MLD, DAD). Anything else is a packet of a
+# node that should be silent.
+NOT_LINK_HOUSEKEEPING='not arp and not vrrp and not (ip6 and (src net fe80::/10 or src host ::))'
+
+# lab_ike_sa_init_count NAME [FROM [TO]]: IKE_SA_INIT requests in the capture.
+lab_ike_sa_init_count() {
+	lab_capture_read "$1" "$IKE_SA_INIT_REQUESTS" "${2:-0}" "${3:-9e18}" | wc -l
 }
 
 # ESP packets HOST's SAs have carried, in and out.
@@ -444,7 +582,8 @@ lab_pid_of() {
 }
 
 # lab_hasyncd_conf HOST [TRANSPORT]: the agent's configuration on gw1/gw2,
-# the sync channel over both direct links, the outside VIP synced.
+# the sync channel over both direct links, the outside VIP synced; with
+# LAB_PLUTO_HA=1 the agent talks to its pluto's HA socket.
 lab_hasyncd_conf() {
 	local host=$1 transport=${2:-sctp} dir=$LAB_RUN/$1 me peer
 	case $host in
@@ -460,6 +599,7 @@ config setup
 	node-id=$host
 	control-socket=$dir/ctl.sock
 	log-level=${LAB_HASYNCD_LOG_LEVEL:-info}
+$([ "${LAB_PLUTO_HA:-0}" = 1 ] && printf '\tpluto-ha-socket=%s' "$(pluto_ha_socket "$host")")
 
 sync
 	transport=$transport

@@ -8,6 +8,9 @@
 
 TUNNELS=${TUNNELS:-3}
 FAILOVERS=${FAILOVERS:-10}
+# The patched pluto with its HA socket, the agent connected to it: the
+# failovers must pass with the IKE half in (issue 5).
+LAB_PLUTO_HA=1
 lab_ha_pair "$TUNNELS"
 
 vip_sas() { kernel_sas "$1" | wc -l; }
