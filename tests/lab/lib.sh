@@ -375,6 +375,59 @@ ike_exchange_filter() {
 }
 IKE_SA_INIT_REQUESTS=$(ike_exchange_filter 34 request)
 
+# lab_ike_messages NAME [FROM [TO]]: one line per IKEv2 message in the
+# capture (UDP 500, and 4500 after the non-ESP marker), from FROM to TO:
+#   TIME SRC DST SPI_I SPI_R EXCHANGE request|response MSGID
+# EXCHANGE and MSGID in decimal. Read from the packet's bytes: tcpdump's
+# own decoding does not print the SPIs, and a message is only known by
+# its IKE SA and message ID.
+lab_ike_messages() {
+	local pcap=$LAB_RUN/capture-$1.pcap
+	[ -s "$pcap" ] || return 0
+	tcpdump -n -tt -x -r "$pcap" 'udp port 500 or (udp port 4500 and udp[8:4] = 0)' 2>/dev/null |
+		awk -v f="${2:-0}" -v t="${3:-9e18}" '
+		function byte(i) { return substr(hex, 2 * i + 1, 2) }
+		function val(h,  n, i) {
+			n = 0
+			for (i = 1; i <= length(h); i++)
+				n = n * 16 + index("0123456789abcdef", substr(h, i, 1)) - 1
+			return n
+		}
+		function flush(  o, i, spi_i, spi_r) {
+			if (hex == "" || ts + 0 < f + 0 || ts + 0 > t + 0) return
+			o = (val(byte(0)) % 16) * 4
+			if (val(byte(o) byte(o + 1)) == 4500 || val(byte(o + 2) byte(o + 3)) == 4500) o += 4
+			o += 8
+			spi_i = spi_r = ""
+			for (i = 0; i < 8; i++) { spi_i = spi_i byte(o + i); spi_r = spi_r byte(o + 8 + i) }
+			print ts, src, dst, spi_i, spi_r, val(byte(o + 18)),
+				(int(val(byte(o + 19)) / 32) % 2 ? "response" : "request"),
+				val(byte(o + 20) byte(o + 21) byte(o + 22) byte(o + 23))
+		}
+		/^[0-9]/ {
+			flush(); hex = ""; ts = $1; src = $3; dst = $5
+			sub(/\.[0-9]+$/, "", src); sub(/\.[0-9]+:$/, "", dst)
+			next
+		}
+		/^[ \t]+0x/ { for (i = 2; i <= NF; i++) hex = hex $i }
+		END { flush() }'
+}
+
+# lab_ike_unanswered NAME FROM_ADDR TO_ADDR EXCHANGE [FROM [TO]]: the
+# requests of that exchange FROM_ADDR sent to TO_ADDR from FROM to TO,
+# retransmissions folded, that got no response anywhere in the capture:
+# SPI_I SPI_R MSGID each. Leave a response time between TO and the end of
+# the capture.
+lab_ike_unanswered() {
+	lab_ike_messages "$1" |
+		awk -v a="$2" -v b="$3" -v x="$4" -v f="${5:-0}" -v t="${6:-9e18}" '$6 == x {
+			k = $4 " " $5 " " $8
+			if ($2 == a && $3 == b && $7 == "request" && $1 + 0 >= f + 0 && $1 + 0 <= t + 0 &&
+			    !(k in req)) { req[k] = 1; order[n++] = k }
+			if ($2 == b && $3 == a && $7 == "response") resp[k] = 1
+		} END { for (i = 0; i < n; i++) if (!(order[i] in resp)) print order[i] }'
+}
+
 # What a node that stepped down may still send on the outside segment: VRRP
 # and ARP (keepalived's and the kernel's), and IPv6 link housekeeping from a
 # link-local or unspecified source (router solicitations, which the kernel
