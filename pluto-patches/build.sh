@@ -162,6 +162,25 @@ if [ ! -f "$chroot_dir/ready" ]; then
 	done
 fi
 
+# What the patches need beyond libreswan's own build dependencies (0007
+# parses the agent's JSON with json-c). Checked on every build, so a chroot
+# made before a patch needed it gets it too.
+patch_deps=(libjson-c-dev)
+missing=()
+for p in "${patch_deps[@]}"; do
+	in_chroot dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	say "installing ${missing[*]} for the patches"
+	{
+		in_chroot apt-get -q update &&
+		in_chroot apt-get -q -y --no-install-recommends install "${missing[@]}" &&
+		in_chroot apt-get clean
+	} >>"$cache/pluto-chroot-$chroot_key.log" 2>&1 ||
+		die "installing ${missing[*]} failed (log: $cache/pluto-chroot-$chroot_key.log)"
+fi
+
 # ------------------------------------------------------------ the build
 
 # A fixed path, so ccache hits across keys (builds are serialised above).
