@@ -281,9 +281,10 @@ pluto_rekey() {
 # pluto_ike_serial HOST CONN / pluto_child_serial HOST CONN: the serial of
 # the connection's current (newest) established IKE / Child SA, empty if
 # none. A serial is never reused by a pluto: the same serial is the same SA.
+# Dormant SAs (imported, not activated) are not established ones.
 pluto_sa_serial() {
 	pluto_whack "$1" --showstates 2>/dev/null |
-		awk -v c="\"$2\"" -v s="$3" '$2 ~ "^" c && $3 == s {
+		awk -v c="\"$2\"" -v s="$3" '$2 ~ "^" c && $3 == s && !/dormant/ {
 			n = substr($1, 2) + 0; if ($0 ~ /newest/) { best = n; found = 1 }
 			else if (!found && n > best) best = n }
 			END { if (best) print best }'
@@ -293,7 +294,7 @@ pluto_child_serial() { pluto_sa_serial "$1" "$2" ESTABLISHED_CHILD_SA; }
 # pluto_ike_count HOST CONN: established IKE SAs of the connection.
 pluto_ike_count() {
 	pluto_whack "$1" --showstates 2>/dev/null |
-		awk -v c="\"$2\"" '$2 ~ "^" c && $3 == "ESTABLISHED_IKE_SA" {n++} END {print n + 0}'
+		awk -v c="\"$2\"" '$2 ~ "^" c && $3 == "ESTABLISHED_IKE_SA" && !/dormant/ {n++} END {print n + 0}'
 }
 # pluto_child_spis HOST CONN: "OUT IN" ESP SPIs of the connection's current Child SA.
 pluto_child_spis() {

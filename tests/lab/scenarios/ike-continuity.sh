@@ -54,6 +54,13 @@ delete_handled() {
 }
 
 rekey_then_traffic() { pluto_rekey "$@" && lab_wait 10 lab_ping_through; }
+# rekey_step VAR DESC HOST ike|child: a rekey as a step; on failure what
+# whack said goes to the console.
+rekey_step() {
+	step "$1" "$2" rekey_then_traffic "$3" "$4" "$CONN"
+	[ "${!1}" = true ] || awk '/ rekey-/ {n = NR} {l[NR] = $0} END {for (i = n; i <= NR; i++) print "    " l[i]}' \
+		"$LAB_RUN/$3/whack.log"
+}
 has_ike() { [ "$(pluto_ike_count "$1" "$CONN")" -ge 1 ]; }
 same_child() { [ "$(pluto_child_spis remote "$CONN")" = "$1" ]; }
 one_ike_sa() { [ "$(pluto_ike_count remote "$CONN")" -eq 1 ]; }
@@ -127,10 +134,10 @@ for mode in graceful crash; do
 	lab_check "$t: the remote kept its Child SA ($child0)" same_child "$child0"
 	lab_check "$t: traffic flows after the quiet spell" lab_wait 10 lab_ping_through
 
-	step child_remote "$t: Child SA rekey by the remote" rekey_then_traffic remote child "$CONN"
-	step child_master "$t: Child SA rekey by $standby" rekey_then_traffic "$standby" child "$CONN"
-	step ike_remote "$t: IKE SA rekey by the remote" rekey_then_traffic remote ike "$CONN"
-	step ike_master "$t: IKE SA rekey by $standby" rekey_then_traffic "$standby" ike "$CONN"
+	rekey_step child_remote "$t: Child SA rekey by the remote" remote child
+	rekey_step child_master "$t: Child SA rekey by $standby" "$standby" child
+	rekey_step ike_remote "$t: IKE SA rekey by the remote" remote ike
+	rekey_step ike_master "$t: IKE SA rekey by $standby" "$standby" ike
 	rekeyed_trouble=$(pluto_log_since remote "$rmark" | grep -c -E 'retransmission|timeout exceeded|No response')
 	lab_check "$t: no exchange of the remote's timed out or was retransmitted" test "$rekeyed_trouble" -eq 0
 
