@@ -49,9 +49,6 @@ struct daemon {
 	uint64_t pluto_epoch;
 	bool pluto_ready;		/* this connection's snapshot is in */
 	struct event *import_retry;	/* an import could not be written whole */
-	struct event *vip_watch;	/* after queued VIP events ran: activate */
-	uint64_t seen_promotions[CONF_VIPS_MAX], seen_demotions[CONF_VIPS_MAX];
-	bool drop_sent[CONF_VIPS_MAX];
 	uint64_t imports, import_failures, forwarded, forward_failures;
 	struct {
 		bool valid;
@@ -396,71 +393,40 @@ static void daemon_send_drop(struct daemon *d, unsigned i, const char *when)
 			 d->conf->vips[i].name, when);
 }
 
-/*
- * Before queueing VIP events: a step-down the queue will apply is
- * announced to pluto first (drop before takeover_demote()), so pluto never
- * runs an IKE SA whose kernel SAs are gone. Only when nothing else is
- * queued: then the VIP's current role decides exactly what the event does.
- */
-static void daemon_vip_event(struct daemon *d, const unsigned *idx, unsigned n, enum role_event ev)
+/* vips hook: a step-down is about to remove the VIP's kernel objects. */
+static void on_before_demote(void *ctx, unsigned vip)
 {
-	bool idle = vips_queued(d->vips) == 0;
-
-	for (unsigned k = 0; d->pluto && idle && k < n; k++) {
-		enum role_state to;
-
-		if (idx[k] < d->conf->n_vips && !d->drop_sent[idx[k]] &&
-		    role_next(vips_role(d->vips, idx[k])->state, ev, &to) == ROLE_ACT_DEMOTE) {
-			daemon_send_drop(d, idx[k], "before");
-			d->drop_sent[idx[k]] = true;
-		}
-	}
-	if (d->vip_watch)
-		event_active(d->vip_watch, 0, 0);
+	daemon_send_drop(ctx, vip, "before");
 }
 
-/* After the queue ran (activated after it, so libevent runs it later): activate after promotion. */
-static void on_vip_watch(evutil_socket_t fd, short what, void *arg)
+/* vips hook: the VIP is gone from here; pluto holds none of its SAs: hand it the peer's again. */
+static void on_after_demote(void *ctx, unsigned vip)
 {
-	struct daemon *d = arg;
+	struct daemon *d = ctx;
 
-	(void)fd;
-	(void)what;
-	for (unsigned i = 0; i < d->conf->n_vips; i++) {
-		const struct role *r = vips_role(d->vips, i);
-		const struct vip_takeover *last = vips_last(d->vips, i);
-		bool demoted = r->demotions != d->seen_demotions[i];
-		bool promoted = r->promotions != d->seen_promotions[i];
+	daemon_held_vip_state(d, vip, IKE_STATE_ESTABLISHED);
+	daemon_import(d);
+}
 
-		d->seen_demotions[i] = r->demotions;
-		d->seen_promotions[i] = r->promotions;
-		if (demoted) {
-			if (!d->drop_sent[i])
-				daemon_send_drop(d, i, "after");
-			/* pluto holds none of the VIP's SAs now: hand it the peer's again. */
-			daemon_held_vip_state(d, i, IKE_STATE_ESTABLISHED);
-		}
-		d->drop_sent[i] = false;
-		if (promoted && (!demoted || last->promotion)) {
-			struct ha_addr a = conf_vip_addr(&d->conf->vips[i]);
+/* vips hook: the VIP's kernel SAs are installed; pluto may now take its IKE SAs over. */
+static void on_after_promote(void *ctx, unsigned vip, int rc)
+{
+	struct daemon *d = ctx;
+	struct ha_addr a = conf_vip_addr(&d->conf->vips[vip]);
 
-			if (!d->pluto || !pluto_is_connected(d->pluto)) {
-				log_warn("vip %s: promoted without pluto: IKE SAs not activated",
-					 d->conf->vips[i].name);
-				continue;
-			}
-			if (pluto_send_vip(d->pluto, true, &a) != 0) {
-				log_warn("vip %s: cannot ask pluto to activate: %s", d->conf->vips[i].name,
-					 strerror(errno));
-				continue;
-			}
-			daemon_held_vip_state(d, i, IKE_STATE_ACTIVE);
-			log_info("vip %s: asked pluto to activate %zu dormant IKE SAs",
-				 d->conf->vips[i].name, ike_count_vip(d->ike_held, (int)i));
-		}
-		if (demoted)
-			daemon_import(d);
+	(void)rc;	/* SAs that failed are left out; pluto activates what it can */
+	if (!d->pluto || !pluto_is_connected(d->pluto)) {
+		log_warn("vip %s: promoted without pluto: IKE SAs not activated", d->conf->vips[vip].name);
+		return;
 	}
+	if (pluto_send_vip(d->pluto, true, &a) != 0) {
+		log_warn("vip %s: cannot ask pluto to activate: %s", d->conf->vips[vip].name,
+			 strerror(errno));
+		return;
+	}
+	daemon_held_vip_state(d, vip, IKE_STATE_ACTIVE);
+	log_info("vip %s: asked pluto to activate %zu dormant IKE SAs", d->conf->vips[vip].name,
+		 ike_count_vip(d->ike_held, (int)vip));
 }
 
 /* ---------------------------------------------------------------- control socket */
@@ -780,9 +746,7 @@ static void on_keepalived(const struct keepalived_event *ev, void *ctx)
 {
 	struct daemon *d = ctx;
 	char err[CTL_ERR_MAX];
-	unsigned idx[CONF_VIPS_MAX];
 
-	daemon_vip_event(d, idx, keepalived_match(d->conf, ev, idx, CONF_VIPS_MAX), ev->event);
 	if (vips_keepalived(d->vips, ev, err, sizeof(err)) != 0)
 		log_info("keepalived: %s %s %s: %s", keepalived_type_name(ev->type), ev->name,
 			 role_event_name(ev->event), err);
@@ -794,13 +758,11 @@ static int handle_notify(struct json_object *args, struct json_object *data, cha
 {
 	struct daemon *d = ctx;
 	struct keepalived_event ev;
-	unsigned idx[CONF_VIPS_MAX];
 
 	if (keepalived_parse_json(args, &ev, err, errlen) != KEEPALIVED_OK)
 		return -1;
 	log_info("keepalived: %s %s is %s", keepalived_type_name(ev.type), ev.name,
 		 role_event_name(ev.event));
-	daemon_vip_event(d, idx, keepalived_match(d->conf, &ev, idx, CONF_VIPS_MAX), ev.event);
 	if (vips_keepalived(d->vips, &ev, err, errlen) != 0)
 		return -1;
 	json_object_object_add(data, "queued", json_object_new_int((int)vips_queued(d->vips)));
@@ -819,9 +781,6 @@ static int handle_manual(struct json_object *args, struct json_object *data, cha
 	}
 	log_info("control: %s %s asked by the operator", promote ? "promote" : "demote",
 		 json_object_get_string(name));
-	for (unsigned i = 0; i < d->conf->n_vips; i++)
-		if (!strcmp(d->conf->vips[i].name, json_object_get_string(name)))
-			daemon_vip_event(d, &i, 1, promote ? ROLE_EV_PROMOTE : ROLE_EV_DEMOTE);
 	if (vips_manual(d->vips, json_object_get_string(name), promote, err, errlen) != 0)
 		return -1;
 	/* Maintenance is interactive: answer once it is done. */
@@ -937,13 +896,14 @@ static int daemon_init_ike(struct daemon *d)
 	d->ike_held = ike_new(&ic);
 	explicit_bzero(ic.hash_seed, sizeof(ic.hash_seed));
 	d->import_retry = evtimer_new(d->base, on_import_retry, d);
-	d->vip_watch = event_new(d->base, -1, 0, on_vip_watch, d);
 	d->pluto = pluto_new(d->base, &pc, &pcb, d);
-	if (!d->ike_own || !d->ike_held || !d->import_retry || !d->vip_watch || !d->pluto) {
+	if (!d->ike_own || !d->ike_held || !d->import_retry || !d->pluto) {
 		log_err("cannot set up IKE sync with pluto (%s)", d->conf->pluto_ha_socket);
 		return -1;
 	}
 	peer_set_ike(d->peer, d->ike_own, d->ike_held, &hooks, d);
+	vips_set_hooks(d->vips, &(struct vips_hooks){ .before_demote = on_before_demote,
+		.after_demote = on_after_demote, .after_promote = on_after_promote }, d);
 	return 0;
 }
 
@@ -1084,8 +1044,6 @@ static void daemon_free(struct daemon *d)
 	pluto_free(d->pluto);
 	if (d->import_retry)
 		event_free(d->import_retry);
-	if (d->vip_watch)
-		event_free(d->vip_watch);
 	peer_free(d->peer);
 	ike_free(d->ike_own);
 	ike_free(d->ike_held);

@@ -31,6 +31,8 @@ struct vips {
 	struct vip_job queue[VIPS_QUEUE_MAX];
 	unsigned head, count;
 	uint64_t dropped;
+	struct vips_hooks hooks;
+	void *hooks_ctx;
 };
 
 static uint64_t now_us(clockid_t clk)
@@ -82,10 +84,13 @@ static void vips_apply(struct vips *v, const struct vip_job *job)
 	memset(last, 0, sizeof(*last));
 	last->promotion = act == ROLE_ACT_PROMOTE;
 	last->queued_us = start - job->queued_us;
-	if (act == ROLE_ACT_PROMOTE)
+	if (act == ROLE_ACT_PROMOTE) {
 		rc = takeover_promote(v->takeover, v->held, (int)job->vip, &params, &rri, &last->res);
-	else
+	} else {
+		if (v->hooks.before_demote)
+			v->hooks.before_demote(v->hooks_ctx, job->vip);
 		rc = takeover_demote(v->takeover, &addr, &rri, &last->res);
+	}
 	last->valid = true;
 	last->at_wall_ms = now_us(CLOCK_REALTIME) / 1000;
 	if (act == ROLE_ACT_PROMOTE)
@@ -99,6 +104,16 @@ static void vips_apply(struct vips *v, const struct vip_job *job)
 			 cv->name, last->res.sas_removed, last->res.policies_removed,
 			 last->res.routes_removed, last->res.total_us / 1000.0,
 			 rc ? " (with errors)" : "");
+	if (act == ROLE_ACT_PROMOTE && v->hooks.after_promote)
+		v->hooks.after_promote(v->hooks_ctx, job->vip, rc);
+	else if (act == ROLE_ACT_DEMOTE && v->hooks.after_demote)
+		v->hooks.after_demote(v->hooks_ctx, job->vip);
+}
+
+void vips_set_hooks(struct vips *v, const struct vips_hooks *hooks, void *ctx)
+{
+	v->hooks = *hooks;
+	v->hooks_ctx = ctx;
 }
 
 void vips_run_queue(struct vips *v)

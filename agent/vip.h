@@ -36,6 +36,21 @@ void vips_free(struct vips *v);
 int vips_keepalived(struct vips *v, const struct keepalived_event *ev, char *err, size_t errlen);
 /* hasyncctl promote/demote NAME: 0 queued, -1 with err for an unknown VIP name. */
 int vips_manual(struct vips *v, const char *name, bool promote, char *err, size_t errlen);
+/*
+ * Called from inside a promotion or step-down, in this order: before_demote
+ * just before the kernel objects of a VIP that steps down are removed,
+ * after_demote once they are, after_promote once a promotion installed
+ * them (rc: takeover_promote()'s). hasyncd tells pluto there: drop its IKE
+ * SAs first, so pluto never runs an SA whose kernel SAs are gone; activate
+ * the peer's only once their kernel SAs are in. Any member may be NULL.
+ */
+struct vips_hooks {
+	void (*before_demote)(void *ctx, unsigned vip);
+	void (*after_demote)(void *ctx, unsigned vip);
+	void (*after_promote)(void *ctx, unsigned vip, int rc);
+};
+void vips_set_hooks(struct vips *v, const struct vips_hooks *hooks, void *ctx);
+
 /* Apply everything queued now (the loop does it by itself; for a prompt reply in tests). */
 void vips_run_queue(struct vips *v);
 
