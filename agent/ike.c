@@ -1050,6 +1050,27 @@ size_t ike_list(const struct ike_cache *c, bool vip_filter, int vip,
 	return n;
 }
 
+/*
+ * A Child SA's document naming the IKE SA it belongs to now. Pluto does not
+ * send a child_sa record again when an IKE SA rekey moves the Child SA
+ * (migrate_v2_children()), so the stored "ike_serial" may name the old IKE
+ * SA, which whoever imports the export (the peer's cache, our pluto)
+ * never sees: it would drop the Child SA as an orphan.
+ */
+static long child_doc_of(const struct ike_entry *e, const struct ike_child *ch, char *buf,
+			 size_t cap)
+{
+	struct json_object *o = pluto_json_parse(ch->doc, ch->doc_len);
+	long len;
+
+	if (o == NULL)
+		return -1;
+	json_object_object_add(o, "ike_serial", json_object_new_int64((int64_t)e->serial));
+	len = pluto_json_write(o, buf, cap);
+	pluto_json_free(o);
+	return len;
+}
+
 long ike_export(const struct ike_cache *c, bool vip_filter, int vip, ike_export_fn fn, void *ctx,
 		size_t *skipped)
 {
@@ -1088,8 +1109,15 @@ long ike_export(const struct ike_cache *c, bool vip_filter, int vip, ike_export_
 		explicit_bzero(buf, len);
 		for (size_t k = 0; k < e->n_children && done >= 0; k++) {
 			const struct ike_child *ch = &e->children[k];
+			long clen = child_doc_of(e, ch, buf, PLUTO_RECORD_MAX);
 
-			done = fn(ctx, e, ch, ch->doc, ch->doc_len) != 0 ? -1 : done + 1;
+			if (clen < 0) {
+				if (skipped)
+					*skipped += 1;
+				continue;
+			}
+			done = fn(ctx, e, ch, buf, (size_t)clen) != 0 ? -1 : done + 1;
+			explicit_bzero(buf, (size_t)clen);
 		}
 	}
 	free(buf);

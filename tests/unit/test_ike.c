@@ -641,6 +641,36 @@ static void test_export(void **state)
 }
 
 /* An ike_sa record for SPIs 0xa1/0xb1 padded with a member name of pad bytes; its length. */
+/*
+ * After an IKE SA rekey the Child SAs' records still name the old IKE SA
+ * (pluto does not send them again): the export must name the new one, or
+ * the importer, which never saw the old IKE SA, drops them as orphans.
+ */
+static void test_export_after_ike_rekey(void **state)
+{
+	struct ike_cache *own = cache_make(0), *held = cache_make(0);
+	struct sink s = { held, 0, 0, false, 0 };
+	struct ike_args a = { 20, 0xc1, 0xd1, 10, NULL, NULL, -1, NULL };
+	struct pluto_record r;
+
+	assert_int_equal(apply_ike(own, 10, 0xa1, 0xb1, false, 1), IKE_OK);
+	assert_int_equal(apply_child(own, 11, "\"ike_serial\":10", 0x100, false, 2), IKE_OK);
+	rec_ike(&r, &a);
+	assert_int_equal(ike_apply(own, &r, false, 3), IKE_OK);
+	pluto_record_clear(&r);
+	assert_int_equal(ike_delete(own, 0xa1, 0xb1), IKE_OK);
+	assert_int_equal(ike_lookup(own, 0xc1, 0xd1)->n_children, 1);
+
+	assert_int_equal(ike_bulk_begin(held, 1, 10), IKE_OK);
+	assert_int_equal(ike_export(own, false, 0, on_export, &s, NULL), 2);
+	assert_int_equal(ike_bulk_end(held, 1, 1, 1, 20, NULL, NULL), IKE_OK);
+	assert_int_equal(ike_lookup(held, 0xc1, 0xd1)->n_children, 1);
+	assert_int_equal(ike_child_count(held), 1);
+	ike_free(own);
+	ike_free(held);
+	(void)state;
+}
+
 static size_t big_ike(struct pluto_record *r, const char *name, size_t pad, int wsent)
 {
 	static const char fmt[] =
@@ -892,6 +922,7 @@ int main(void)
 		cmocka_unit_test(test_snapshot),
 		cmocka_unit_test(test_listing),
 		cmocka_unit_test(test_export),
+		cmocka_unit_test(test_export_after_ike_rekey),
 		cmocka_unit_test(test_big_documents),
 		cmocka_unit_test(test_record_spis),
 		cmocka_unit_test(test_limits),
