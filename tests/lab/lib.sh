@@ -268,11 +268,14 @@ lab_tunnel_up() {
 }
 
 # pluto_rekey HOST ike|child CONN: HOST starts a rekey of CONN's IKE or
-# Child SA and waits for it (whack returns when the exchange is over);
-# true if it succeeded. whack's answer goes to HOST's whack.log.
+# Child SA and waits for it (whack returns when the exchange is over, but
+# no more than 15 s: an unanswered exchange would keep it until the
+# retransmit timeout); true if it succeeded. whack's answer goes to HOST's
+# whack.log.
 pluto_rekey() {
 	local host=$1 kind=$2 conn=$3 out rc
-	out=$(pluto_whack "$host" "--rekey-$kind" --name "$conn" 2>&1)
+	out=$(timeout 15 ip netns exec "$host" ipsec whack --ctlsocket "$(pluto_ctl "$host")" \
+		"--rekey-$kind" --name "$conn" 2>&1)
 	rc=$?
 	printf '%s rekey-%s %s: exit %s\n%s\n' "$(lab_now)" "$kind" "$conn" "$rc" "$out" >>"$LAB_RUN/$host/whack.log"
 	[ "$rc" -eq 0 ] && printf '%s' "$out" | grep -q "rekeyed $( [ "$kind" = ike ] && echo IKE || echo Child) SA"
