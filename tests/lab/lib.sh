@@ -318,7 +318,9 @@ pluto_log_since() { tail -c +"$(($2 + 1))" "$LAB_RUN/$1/pluto.log" 2>/dev/null; 
 # was started from scratch: an exchange timed out (liveness probes included:
 # Libreswan 5 has no dpdtimeout, retransmit-timeout decides), a liveness
 # problem, a message for an IKE SA it does not know, a new IKE SA initiated.
-PLUTO_PEER_TROUBLE='retransmission|timeout exceeded|No response|liveness|dead|no corresponding IKE SA|initiating IKEv2 connection|IKE_SA_INIT'
+# A retransmission alone is not: a request sent while the VIP moves is
+# retransmitted to the new master.
+PLUTO_PEER_TROUBLE='timeout exceeded|max number of retransmissions|No response|liveness|dead|no corresponding IKE SA|initiating IKEv2 connection|IKE_SA_INIT'
 
 # ---------------------------------------------------------------- capture
 
