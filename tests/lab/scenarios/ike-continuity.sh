@@ -62,6 +62,8 @@ rekey_step() {
 		"$LAB_RUN/$3/whack.log"
 }
 has_ike() { [ "$(pluto_ike_count "$1" "$CONN")" -ge 1 ]; }
+no_ike() { [ "$(pluto_ike_count "$1" "$CONN")" -eq 0 ]; }
+has_dormant() { pluto_whack "$1" --showstates 2>/dev/null | grep -q "^\"$CONN\": dormant IKE SA"; }
 same_child() { [ "$(pluto_child_spis remote "$CONN")" = "$1" ]; }
 one_ike_sa() { [ "$(pluto_ike_count remote "$CONN")" -eq 1 ]; }
 # Packets in the capture NAME matching FILTER in [FROM, TO].
@@ -103,6 +105,7 @@ for mode in graceful crash; do
 	# agent's IKE caches and its pluto's states (dormant ones included).
 	hactl "$standby" --json ike >"$LAB_RUN/$standby/ike-before-failover-$i.json" 2>&1
 	pluto_whack "$standby" --showstates >"$LAB_RUN/$standby/states-before-failover-$i.txt" 2>&1
+	lab_check "$t: $standby's pluto holds the IKE SA dormant" lab_wait 5 has_dormant "$standby"
 	lab_traffic_start "f$i"
 	sleep 2
 	if [ "$mode" = graceful ]; then
@@ -118,6 +121,9 @@ for mode in graceful crash; do
 	t_down=$(lab_now)
 	lab_check "$t: VIP moved to $standby" lab_wait 10 lab_has_vip "$standby"
 	lab_check "$t: traffic flows through $standby" lab_wait 20 lab_ping_through
+	if [ "$mode" = graceful ]; then
+		lab_check "$t: $master's pluto dropped its IKE SA" lab_wait 5 no_ike "$master"
+	fi
 	# Before the remote could have renegotiated: the activated SA, not a new one.
 	lab_check "$t: $standby's pluto has the IKE SA established" lab_wait 2 has_ike "$standby"
 	sleep 2
