@@ -90,6 +90,40 @@ lab_check "before: IKE SA rekey by gw1" rekey_then_traffic gw1 ike "$CONN"
 lab_check "before: the remote still has one IKE SA" lab_wait 5 one_ike_sa
 lab_check "before: gw2 holds every SA of gw1's kernel again" lab_wait 10 lab_holds_master gw1 gw2
 
+# Bad input on pluto's HA socket, from a client that is not the agent (it
+# replaces the agent's connection, as a restarted agent would): each message
+# refused with a reason, pluto still up, and the agent back, resynced, the
+# IKE SA dormant again.
+ha_garbage() {
+	local m
+	for m in 'not json' '{"version":2,"type":"ike_sa"}' '{"version":1}' \
+		'{"version":1,"type":"child_sa","serial":9,"ike_serial":99999,"connection":"tun1"}' \
+		'{"version":1,"type":"ike_sa","serial":5,"spi_i":"zz","spi_r":"00","connection":"tun1"}' \
+		'{"version":1,"type":"activate","local":"not-an-address"}' \
+		'{"version":1,"type":"frobnicate"}'; do
+		printf '%s' "$m" | in_ns gw2 socat -t 0.3 - UNIX-CONNECT:/run/pluto-gw2/ha.ctl,type=5 >/dev/null 2>&1
+	done
+}
+agent_connections() { grep -c 'connected to the HA socket' "$LAB_RUN/gw2/hasyncd.log"; }
+gmark=$(pluto_log_mark gw2)
+conns0=$(agent_connections)
+ha_garbage
+refusals() { [ "$(pluto_log_since gw2 "$gmark" | grep -c 'ha: refused')" -eq 7 ]; }
+reconnected() { [ "$(agent_connections)" -gt "$conns0" ]; }
+lab_check "bad messages on gw2's HA socket: all 7 refused, with a reason" refusals
+pluto_log_since gw2 "$gmark" | grep 'ha: refused' | sed 's/^/    /' >>"$LAB_RUN/check.log"
+lab_check "after them: gw2's pluto still answers whack" pluto_whack gw2 --showstates
+lab_check "after them: gw2's agent reconnected to pluto" lab_wait 15 reconnected
+lab_check "after them: gw2's pluto holds the IKE SA dormant again" lab_wait 10 has_dormant gw2
+# The listing has the SAs (their SPIs) and never a key member.
+no_keys() {
+	local out
+	out=$(hactl "$1" --json ike) && printf '%s' "$out" | grep -q '"spi_i"' &&
+		! printf '%s' "$out" | grep -Eq '"(sk_[a-z]+|keys|keymat|salt_[ir])"'
+}
+keys_hidden() { no_keys gw1 && no_keys gw2; }
+lab_check "hasyncctl ike on gw1 and gw2 lists the IKE SA and no key" keys_hidden
+
 failovers=()
 master=gw1
 i=0
