@@ -159,7 +159,7 @@ check: deps
 	$(MAKE) lab
 
 demo: deps
-	$(MAKE) all lab-image
+	$(MAKE) all lab-image pluto
 	tests/lab/demo
 
 bench: all
