@@ -69,6 +69,12 @@ $(BUILD)/labtools/%: tests/lab/tools/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
 
+# Benchmark programs (bench/NAME.c -> build/bench/NAME), built like the
+# daemon; bench/*.sh build the one they run with `make build/bench/NAME`.
+$(BUILD)/bench/%: bench/%.c $(LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
+
 # The traffic tool runs inside the lab guest; it needs nothing but libc.
 $(TRAFFIC): tests/lab/traffic/traffic_main.c $(TRAFFIC_SRC) $(wildcard tests/lab/traffic/*.h)
 	@mkdir -p $(dir $@)

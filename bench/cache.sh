@@ -6,17 +6,8 @@ cd "$(dirname "$0")/.."
 SIZES=${SIZES:-"10000 100000"}
 make -s all
 
-# The Makefile's own warning flags and packages, so the bench builds like the daemon.
-WARN=$(sed -n '/^WARN[[:space:]]*:=/,/[^\\]$/p' Makefile | sed 's/^WARN[[:space:]]*:=//; s/\\$//' | tr -s ' \t\n' ' ')
-PKGS=$(sed -n 's/^PKGS[[:space:]]*:=//p' Makefile)
-if pkg-config --exists libsystemd 2>/dev/null; then
-	PKGS="$PKGS libsystemd"
-fi
-
-mkdir -p build/bench bench/results
-# shellcheck disable=SC2086,SC2046 # word splitting of flag lists is wanted
-cc $WARN -O2 -g -D_GNU_SOURCE -Iagent $(pkg-config --cflags $PKGS) \
-	-o build/bench/cache_bench bench/cache_bench.c build/libhasync.a $(pkg-config --libs $PKGS)
+mkdir -p bench/results
+make -s build/bench/cache_bench
 
 # One process per size, so one size's RSS is not blurred by what the
 # allocator kept from another.
