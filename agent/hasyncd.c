@@ -113,13 +113,8 @@ static void on_sa_delete(void *ctx, const struct ha_sa_key *key)
 static bool policy_removal_reported(const struct daemon *d, const struct ha_policy *pol)
 {
 	for (unsigned i = 0; i < d->conf->n_vips; i++) {
-		const struct conf_vip *v = &d->conf->vips[i];
-		struct ha_addr a = { .family = v->address.family };
+		struct ha_addr a = vip_address(&d->conf->vips[i]);
 
-		if (a.family == AF_INET)
-			a.v4 = v->address.v4;
-		else
-			a.v6 = v->address.v6;
 		if (takeover_policy_is_vip(pol, &a) && !vips_reports_removals(d->vips, (int)i))
 			return false;
 	}
@@ -173,19 +168,6 @@ static void on_dump_end(void *ctx)
 }
 
 /* ---------------------------------------------------------------- IKE: our pluto <-> caches <-> peer */
-
-static struct ha_addr conf_vip_addr(const struct conf_vip *v)
-{
-	struct ha_addr a;
-
-	memset(&a, 0, sizeof(a));
-	a.family = v->address.family;
-	if (a.family == AF_INET)
-		a.v4 = v->address.v4;
-	else
-		a.v6 = v->address.v6;
-	return a;
-}
 
 static void daemon_import_later(struct daemon *d)
 {
@@ -381,7 +363,7 @@ static void daemon_held_vip_state(struct daemon *d, unsigned i, enum ike_state s
 /* haproto.md 4: pluto deletes the VIP's live IKE SAs without a packet. */
 static void daemon_send_drop(struct daemon *d, unsigned i, const char *when)
 {
-	struct ha_addr a = conf_vip_addr(&d->conf->vips[i]);
+	struct ha_addr a = vip_address(&d->conf->vips[i]);
 
 	if (!d->pluto || !pluto_is_connected(d->pluto))
 		return;
@@ -412,7 +394,7 @@ static void on_after_demote(void *ctx, unsigned vip)
 static void on_after_promote(void *ctx, unsigned vip, int rc)
 {
 	struct daemon *d = ctx;
-	struct ha_addr a = conf_vip_addr(&d->conf->vips[vip]);
+	struct ha_addr a = vip_address(&d->conf->vips[vip]);
 
 	(void)rc;	/* SAs that failed are left out; pluto activates what it can */
 	if (!d->pluto || !pluto_is_connected(d->pluto)) {
@@ -884,7 +866,7 @@ static int daemon_init_ike(struct daemon *d)
 	memset(&ic, 0, sizeof(ic));
 	for (i = 0; i < d->conf->n_vips && i < IKE_VIPS_MAX; i++) {
 		snprintf(ic.vips[i].name, sizeof(ic.vips[i].name), "%s", d->conf->vips[i].name);
-		ic.vips[i].addr = conf_vip_addr(&d->conf->vips[i]);
+		ic.vips[i].addr = vip_address(&d->conf->vips[i]);
 	}
 	ic.n_vips = i;
 	/* Remote peers choose initiator SPIs: the hash key is secret. */

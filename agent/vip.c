@@ -43,7 +43,7 @@ static uint64_t now_us(clockid_t clk)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static struct ha_addr vip_addr(const struct conf_vip *cv)
+struct ha_addr vip_address(const struct conf_vip *cv)
 {
 	struct ha_addr a;
 
@@ -72,7 +72,7 @@ static void vips_apply(struct vips *v, const struct vip_job *job)
 		.exhaustion_margin = VIPS_EXHAUSTION_MARGIN,
 	};
 	struct vip_takeover *last = &v->last[job->vip];
-	struct ha_addr addr = vip_addr(cv);
+	struct ha_addr addr = vip_address(cv);
 	uint64_t start = now_us(CLOCK_MONOTONIC);
 	int rc;
 

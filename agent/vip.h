@@ -65,6 +65,8 @@ bool vips_any_master(const struct vips *v);
  * copy, which the new master promotes, must not be deleted under it.
  */
 bool vips_reports_removals(const struct vips *v, int i);
+/* A configured VIP's address as the kernel-facing modules take it. */
+struct ha_addr vip_address(const struct conf_vip *cv);
 /* Events waiting to be applied. */
 unsigned vips_queued(const struct vips *v);
 
