@@ -764,5 +764,20 @@ lab_tunnels_up() {
 # lab_holds_master MASTER STANDBY: the standby's cache holds exactly the
 # SAs (SPI and key hash) of the master's kernel.
 lab_holds_master() { [ "$(kernel_sas "$1" | cut -d' ' -f1,2)" = "$(held_sas "$2" | cut -d' ' -f1,2)" ]; }
+# lab_rejoin_as_standby OLD NEW MODE LABEL: after a failover OLD -> NEW, the
+# old master comes back as the standby: keepalived restarted after a graceful
+# stop; after a crash, a clean node (pluto, agent, keepalived). Checks that it
+# is in sync and holds every SA of NEW's kernel.
+lab_rejoin_as_standby() {
+	local old=$1 new=$2 mode=$3 label=$4
+	if [ "$mode" = crash ]; then
+		lab_revive "$old"
+		lab_pluto_start "$old"
+		lab_hasyncd_start "$old"
+	fi
+	lab_keepalived_start "$old"
+	lab_check "$label: $old back as standby, in sync" lab_wait 15 lab_in_sync "$old"
+	lab_check "$label: $old holds every SA of $new's kernel" lab_wait 10 lab_holds_master "$new" "$old"
+}
 lab_in_sync() { hactl "$1" check >/dev/null 2>&1; }
 lab_other() { [ "$1" = gw1 ] && echo gw2 || echo gw1; }

@@ -56,16 +56,7 @@ for i in $(seq 1 "$FAILOVERS"); do
 		'{mode: $mode, gap_ms: $t.gap_ms, lost: $t.lost, new_ike_sas_remote: $ike,
 		  replay_errors_remote: $rep, promote_ms: $pm}')")
 
-	# The old master comes back as the standby: keepalived restarted after a
-	# graceful stop; after a crash, a clean node (pluto, agent, keepalived).
-	if [ "$mode" = crash ]; then
-		lab_revive "$master"
-		lab_pluto_start "$master"
-		lab_hasyncd_start "$master"
-	fi
-	lab_keepalived_start "$master"
-	lab_check "$i: $master back as standby, in sync" lab_wait 15 lab_in_sync "$master"
-	lab_check "$i: $master holds every SA of $standby's kernel" lab_wait 10 lab_holds_master "$standby" "$master"
+	lab_rejoin_as_standby "$master" "$standby" "$mode" "$i"
 	lab_check "$i: no SA of the VIP on $master" test "$(vip_sas "$master")" -eq 0
 	master=$standby
 done

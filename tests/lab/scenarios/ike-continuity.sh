@@ -256,15 +256,7 @@ for mode in graceful crash; do
 		  new_ike_sas_remote_after_reestablish: $ike_after,
 		  stepped_down_packets: $sd, promote_ms: $pm}')")
 
-	# The old master comes back as the standby, as in the failover scenario.
-	if [ "$mode" = crash ]; then
-		lab_revive "$master"
-		lab_pluto_start "$master"
-		lab_hasyncd_start "$master"
-	fi
-	lab_keepalived_start "$master"
-	lab_check "$i: $master back as standby, in sync" lab_wait 15 lab_in_sync "$master"
-	lab_check "$i: $master holds every SA of $standby's kernel" lab_wait 10 lab_holds_master "$standby" "$master"
+	lab_rejoin_as_standby "$master" "$standby" "$mode" "$i"
 	master=$standby
 done
 lab_capture_stop outside
