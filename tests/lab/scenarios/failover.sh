@@ -14,6 +14,26 @@ LAB_PLUTO_HA=1
 lab_ha_pair "$TUNNELS"
 
 vip_sas() { kernel_sas "$1" | wc -l; }
+# HOST's pluto has the tunnels' IKE SA (the lab's tunnels share one: same
+# IDs and endpoints) and an established Child SA of every tunnel; or none.
+ike_all() {
+	local n
+	[ "$(pluto_ike_count "$1" tun1)" -ge 1 ] || return 1
+	for n in $(seq 1 "$TUNNELS"); do [ -n "$(pluto_child_serial "$1" "tun$n")" ] || return 1; done
+}
+ike_none() {
+	local n
+	for n in $(seq 1 "$TUNNELS"); do
+		[ "$(pluto_ike_count "$1" "tun$n")" -eq 0 ] && [ -z "$(pluto_child_serial "$1" "tun$n")" ] || return 1
+	done
+}
+# The remote's IKE SA serial and each tunnel's Child SA serial (pluto never
+# reuses a serial): unchanged means nothing was renegotiated or rekeyed.
+remote_sa_serials() {
+	local n
+	printf '%s' "$(pluto_ike_serial remote tun1)"
+	for n in $(seq 1 "$TUNNELS"); do printf ' %s' "$(pluto_child_serial remote "tun$n")"; done
+}
 no_vip_sas() { [ "$(vip_sas "$1")" -eq 0 ]; }
 our_routes() { in_ns "$1" ip route show proto 201 | wc -l; }
 
@@ -28,6 +48,7 @@ for i in $(seq 1 "$FAILOVERS"); do
 	if [ $((i % 2)) -eq 1 ]; then mode=graceful; else mode=crash; fi
 	lab_log "failover $i ($mode): $master -> $standby"
 	ike0=$(pluto_ike_established remote)
+	serials0=$(remote_sa_serials)
 	seq0=$(xfrm_stat remote XfrmInStateSeqError)
 	lab_traffic_start "f$i"
 	sleep 2
@@ -37,6 +58,7 @@ for i in $(seq 1 "$FAILOVERS"); do
 	esac
 	lab_check "$i $mode: VIP moved to $standby" lab_wait 10 lab_has_vip "$standby"
 	lab_check "$i $mode: traffic flows through $standby" lab_wait 20 lab_ping_through
+	lab_check "$i $mode: $standby's pluto took over the IKE SA and the Child SAs of all $TUNNELS tunnels" lab_wait 5 ike_all "$standby"
 	sleep 2
 	traffic=$(lab_traffic_stop "f$i")
 	replays=$(( $(xfrm_stat remote XfrmInStateSeqError) - seq0 ))
@@ -47,7 +69,9 @@ for i in $(seq 1 "$FAILOVERS"); do
 	lab_check "$i $mode: no replay errors on the remote" test "$replays" -eq 0
 	lab_check "$i $mode: $standby's kernel holds the VIP's SAs" test "$(vip_sas "$standby")" -ge $((2 * TUNNELS))
 	lab_check "$i $mode: reverse routes on $standby" test "$(our_routes "$standby")" -ge "$TUNNELS"
+	lab_check "$i $mode: the remote kept its IKE SA and every Child SA ($serials0)" test "$(remote_sa_serials)" = "$serials0"
 	if [ "$mode" = graceful ]; then
+		lab_check "$i $mode: $master's pluto dropped its IKE and Child SAs" lab_wait 5 ike_none "$master"
 		lab_check "$i $mode: no SA of the VIP left on $master" lab_wait 5 no_vip_sas "$master"
 		lab_check "$i $mode: no reverse route left on $master" test "$(our_routes "$master")" -eq 0
 	fi
