@@ -3,16 +3,49 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <linux/netlink.h>
 
 #include <netlink/netlink.h>
 #include <netlink/msg.h>
 #include <netlink/socket.h>
 
+#include "log.h"
 #include "nlbatch.h"
 
 /* err[] of a request sent and not answered yet: no errno is positive. */
 #define PENDING	1
+
+void nlbatch_sockopt(int fd, int opt, int val)
+{
+	if (setsockopt(fd, SOL_NETLINK, opt, &val, sizeof(val)) < 0)
+		log_debug("netlink option %d: %s", opt, strerror(errno));
+}
+
+int nlbatch_socket_connect(struct nl_sock *sk, int protocol, int rcvbuf, int *fd)
+{
+	struct timeval tv = { 5, 0 };
+	int rc = nl_connect(sk, protocol);
+
+	if (rc < 0)
+		return rc;
+	*fd = nl_socket_get_fd(sk);
+	/* Batches take sequence numbers that libnl never sees answered. */
+	nl_socket_disable_seq_check(sk);
+	/*
+	 * CAP_ACK: an error ACK would otherwise echo the whole request, keys
+	 * included, into our receive buffer. EXT_ACK: the kernel's reason,
+	 * which the 6.10+ direction rules give in words.
+	 */
+	nlbatch_sockopt(*fd, NETLINK_CAP_ACK, 1);
+	nlbatch_sockopt(*fd, NETLINK_EXT_ACK, 1);
+	/* One batch's ACKs must fit, or the kernel drops them. */
+	if (setsockopt(*fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		nl_socket_set_buffer_size(sk, rcvbuf, 0);
+	/* A kernel that never answers must not hang a failover. */
+	setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return 0;
+}
 
 void nlbatch_init(struct nlbatch *b, const struct nlbatch_io *io)
 {

@@ -51,6 +51,16 @@ struct nlbatch {
 /* What the caller does with each answered request of a flushed batch. */
 typedef void (*nlbatch_done_fn)(void *ctx, size_t obj, int err, const char *why);
 
+/*
+ * Connects sk to the netlink protocol and sets it up as above: libnl's
+ * sequence check off, CAP_ACK and EXT_ACK, a receive buffer of rcvbuf
+ * bytes (past rmem_max when we may), a 5 s receive timeout. *fd is the
+ * socket's descriptor. 0, or libnl's error from nl_connect().
+ */
+int nlbatch_socket_connect(struct nl_sock *sk, int protocol, int rcvbuf, int *fd);
+/* An int SOL_NETLINK option; a kernel without it is logged at debug level, not an error. */
+void nlbatch_sockopt(int fd, int opt, int val);
+
 /* An empty batch on io (copied). */
 void nlbatch_init(struct nlbatch *b, const struct nlbatch_io *io);
 

@@ -278,17 +278,10 @@ static struct nl_addr *nl_of(const struct ha_addr *a, int plen)
 	return n;
 }
 
-static void sockopt_int(int fd, int opt, int val)
-{
-	if (setsockopt(fd, SOL_NETLINK, opt, &val, sizeof(val)) < 0)
-		log_debug("rri: netlink option %d: %s", opt, strerror(errno));
-}
-
 struct rri *rri_new(void)
 {
 	struct rri *r = calloc(1, sizeof(*r));
-	struct timeval tv = { 5, 0 };
-	int rc, bytes = 1 << 20;
+	int rc;
 
 	if (r == NULL)
 		return NULL;
@@ -299,22 +292,12 @@ struct rri *rri_new(void)
 		rri_free(r);
 		return NULL;
 	}
-	rc = nl_connect(r->sk, NETLINK_ROUTE);
+	rc = nlbatch_socket_connect(r->sk, NETLINK_ROUTE, 1 << 20, &r->fd);
 	if (rc < 0) {
 		log_err("rri: cannot open a netlink route socket: %s", nl_geterror(rc));
 		rri_free(r);
 		return NULL;
 	}
-	r->fd = nl_socket_get_fd(r->sk);
-	/* Batches take sequence numbers that libnl never sees answered. */
-	nl_socket_disable_seq_check(r->sk);
-	/* Error ACKs without the request echoed, with the kernel's reason. */
-	sockopt_int(r->fd, NETLINK_CAP_ACK, 1);
-	sockopt_int(r->fd, NETLINK_EXT_ACK, 1);
-	if (setsockopt(r->fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) < 0)
-		nl_socket_set_buffer_size(r->sk, bytes, 0);
-	/* A kernel that never answers must not hang a failover. */
-	setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	return r;
 }
 
@@ -704,7 +687,7 @@ static int dump_ours(struct rri *r, const struct rri_params *p, int family,
 	seq = nl_socket_use_seq(r->sk);
 	nlmsg_hdr(msg)->nlmsg_seq = seq;
 	nlmsg_hdr(msg)->nlmsg_flags |= NLM_F_REQUEST;
-	sockopt_int(r->fd, NETLINK_GET_STRICT_CHK, 1);
+	nlbatch_sockopt(r->fd, NETLINK_GET_STRICT_CHK, 1);
 	if (send(r->fd, nlmsg_hdr(msg), nlmsg_hdr(msg)->nlmsg_len, 0) < 0)
 		rc = -errno;
 	nlmsg_free(msg);
@@ -761,7 +744,7 @@ static int dump_ours(struct rri *r, const struct rri_params *p, int family,
 			list[n++] = route;
 		}
 	}
-	sockopt_int(r->fd, NETLINK_GET_STRICT_CHK, 0);
+	nlbatch_sockopt(r->fd, NETLINK_GET_STRICT_CHK, 0);
 	if (rc < 0) {
 		while (n)
 			rtnl_route_put(list[--n]);

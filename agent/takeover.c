@@ -577,17 +577,10 @@ static int policy_delete_msg(const struct ha_policy *p, struct nl_msg **out)
 
 /* ================================================================ sockets */
 
-static void sockopt_int(int fd, int opt, int val)
-{
-	if (setsockopt(fd, SOL_NETLINK, opt, &val, sizeof(val)) < 0)
-		log_debug("takeover: netlink option %d: %s", opt, strerror(errno));
-}
-
 struct takeover *takeover_new(void)
 {
 	struct takeover *t = calloc(1, sizeof(*t));
-	struct timeval tv = { 5, 0 };
-	int rc, bytes = 4 << 20;
+	int rc;
 
 	if (t == NULL)
 		return NULL;
@@ -600,26 +593,13 @@ struct takeover *takeover_new(void)
 		takeover_free(t);
 		return NULL;
 	}
-	rc = nl_connect(t->sk, NETLINK_XFRM);
+	/* 4 MiB: one batch's ACKs must fit. */
+	rc = nlbatch_socket_connect(t->sk, NETLINK_XFRM, 4 << 20, &t->fd);
 	if (rc < 0) {
 		log_err("takeover: cannot open a netlink XFRM socket: %s", nl_geterror(rc));
 		takeover_free(t);
 		return NULL;
 	}
-	t->fd = nl_socket_get_fd(t->sk);
-	/* Batches take sequence numbers that libnl never sees answered. */
-	nl_socket_disable_seq_check(t->sk);
-	/*
-	 * CAP_ACK: an error ACK would otherwise echo the whole request, keys
-	 * included, into our receive buffer. EXT_ACK: the kernel's reason,
-	 * which the 6.10+ direction rules give in words.
-	 */
-	sockopt_int(t->fd, NETLINK_CAP_ACK, 1);
-	sockopt_int(t->fd, NETLINK_EXT_ACK, 1);
-	/* One batch's ACKs must fit, or the kernel drops them. */
-	if (setsockopt(t->fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) < 0)
-		nl_socket_set_buffer_size(t->sk, bytes, 0);
-	setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	return t;
 }
 
@@ -1144,28 +1124,17 @@ static int grow(void **p, size_t *cap, size_t n, size_t size)
 /* Dumps the SAs (type GETSA) or policies (GETPOLICY) and keeps the VIP's. */
 static int dump_vip(struct takeover *t, int type, const struct xfrm_filter *f, struct dump_acc *acc)
 {
-	struct nl_msg *msg = nlmsg_alloc_simple(type, NLM_F_DUMP);
+	struct nl_msg *msg = xfrm_dump_msg(type);
 	uint32_t seq;
 	bool done = false;
 	int rc = 0;
 
 	if (msg == NULL)
 		return -ENOMEM;
-	if (type == XFRM_MSG_GETSA) {
-		struct xfrm_usersa_id id;
-
-		memset(&id, 0, sizeof(id));
-		rc = nlmsg_append(msg, &id, sizeof(id), NLMSG_ALIGNTO);
-	} else {
-		struct xfrm_userpolicy_id id;
-
-		memset(&id, 0, sizeof(id));
-		rc = nlmsg_append(msg, &id, sizeof(id), NLMSG_ALIGNTO);
-	}
 	seq = nl_socket_use_seq(t->sk);
 	nlmsg_hdr(msg)->nlmsg_seq = seq;
 	nlmsg_hdr(msg)->nlmsg_flags |= NLM_F_REQUEST;
-	if (rc == 0 && send(t->fd, nlmsg_hdr(msg), nlmsg_hdr(msg)->nlmsg_len, 0) < 0)
+	if (send(t->fd, nlmsg_hdr(msg), nlmsg_hdr(msg)->nlmsg_len, 0) < 0)
 		rc = -errno;
 	nlmsg_free(msg);
 	if (rc < 0)
