@@ -1634,27 +1634,34 @@ static void pol_prune_one(void *arg, struct node *n)
 	}
 }
 
-static int dump_request(struct xfrm_capture *cap, int type)
+struct nl_msg *xfrm_dump_msg(int type)
 {
-	struct nl_msg *msg;
+	struct nl_msg *msg = nlmsg_alloc_simple(type, NLM_F_DUMP);
+	struct xfrm_usersa_id sa_id;
+	struct xfrm_userpolicy_id pol_id;
 	int rc;
 
-	msg = nlmsg_alloc_simple(type, NLM_F_DUMP);
+	if (msg == NULL)
+		return NULL;
+	memset(&sa_id, 0, sizeof(sa_id));
+	memset(&pol_id, 0, sizeof(pol_id));
+	rc = type == XFRM_MSG_GETSA ? nlmsg_append(msg, &sa_id, sizeof(sa_id), NLMSG_ALIGNTO)
+				    : nlmsg_append(msg, &pol_id, sizeof(pol_id), NLMSG_ALIGNTO);
+	if (rc != 0) {
+		nlmsg_free(msg);
+		return NULL;
+	}
+	return msg;
+}
+
+static int dump_request(struct xfrm_capture *cap, int type)
+{
+	struct nl_msg *msg = xfrm_dump_msg(type);
+	int rc;
+
 	if (msg == NULL)
 		return -ENOMEM;
-	if (type == XFRM_MSG_GETSA) {
-		struct xfrm_usersa_id id;
-
-		memset(&id, 0, sizeof(id));
-		rc = nlmsg_append(msg, &id, sizeof(id), NLMSG_ALIGNTO);
-	} else {
-		struct xfrm_userpolicy_id id;
-
-		memset(&id, 0, sizeof(id));
-		rc = nlmsg_append(msg, &id, sizeof(id), NLMSG_ALIGNTO);
-	}
-	if (rc == 0)
-		rc = nl_send_auto(cap->dumpsk, msg);
+	rc = nl_send_auto(cap->dumpsk, msg);
 	if (rc >= 0) {
 		cap->dump_seq = nlmsg_hdr(msg)->nlmsg_seq;
 		rc = 0;

@@ -9,6 +9,7 @@
 #include "sa.h"
 
 struct event_base;
+struct nl_msg;
 
 #define XFRM_FILTER_VIPS_MAX	64
 
@@ -125,6 +126,11 @@ struct xfrm_msg {
  */
 int xfrm_parse_msg(const struct nlmsghdr *nlh, const struct xfrm_filter *filter, struct xfrm_msg *out);
 void xfrm_msg_wipe(struct xfrm_msg *m);
+/*
+ * A dump request of every SA (XFRM_MSG_GETSA) or policy (XFRM_MSG_GETPOLICY),
+ * with the empty id the kernel expects. NULL when out of memory.
+ */
+struct nl_msg *xfrm_dump_msg(int type);
 
 bool xfrm_filter_match(const struct xfrm_filter *filter, const struct ha_addr *a);
 /* The value of XFRMA_ETIMER_THRESH for thr: etimer_ms in jiffies of
