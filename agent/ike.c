@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "ike.h"
+#include "json_util.h"
 #include "siphash.h"
 
 /*
@@ -297,7 +298,7 @@ static void set_clear(struct set *s)
 static int doc_store(struct ike_cache *c, struct json_object *o, const char *skip, char **doc,
 		     size_t *len)
 {
-	long n = pluto_json_write_except(o, skip, c->scratch, PLUTO_RECORD_MAX);
+	long n = json_util_write_except(o, skip, c->scratch, PLUTO_RECORD_MAX);
 	char *d;
 
 	if (n < 0) {
@@ -325,15 +326,15 @@ static int doc_store(struct ike_cache *c, struct json_object *o, const char *ski
 static int doc_merged(struct ike_cache *c, const struct ike_entry *e, struct json_object *newj,
 		      char **doc, size_t *len)
 {
-	struct json_object *old = pluto_json_parse(e->doc, e->doc_len), *m;
+	struct json_object *old = json_util_parse(e->doc, e->doc_len, PLUTO_JSON_DEPTH, NULL), *m;
 	int rc;
 
 	if (old == NULL || !json_object_is_type(old, json_type_object)) {
-		pluto_json_free(old);
+		json_util_free(old);
 		return doc_store(c, newj, "msgid", doc, len);
 	}
 	if ((m = json_object_new_object()) == NULL) {
-		pluto_json_free(old);
+		json_util_free(old);
 		return IKE_E_NOMEM;
 	}
 	json_object_object_foreach(newj, knew, vnew)
@@ -344,7 +345,7 @@ static int doc_merged(struct ike_cache *c, const struct ike_entry *e, struct jso
 	rc = doc_store(c, m, "msgid", doc, len);
 	/* m shares its values with newj (the caller's) and old: only old is ours. */
 	json_object_put(m);
-	pluto_json_free(old);
+	json_util_free(old);
 	return rc;
 }
 
@@ -1060,14 +1061,14 @@ size_t ike_list(const struct ike_cache *c, bool vip_filter, int vip,
 static long child_doc_of(const struct ike_entry *e, const struct ike_child *ch, char *buf,
 			 size_t cap)
 {
-	struct json_object *o = pluto_json_parse(ch->doc, ch->doc_len);
+	struct json_object *o = json_util_parse(ch->doc, ch->doc_len, PLUTO_JSON_DEPTH, NULL);
 	long len;
 
 	if (o == NULL)
 		return -1;
 	json_object_object_add(o, "ike_serial", json_object_new_int64((int64_t)e->serial));
-	len = pluto_json_write(o, buf, cap);
-	pluto_json_free(o);
+	len = json_util_write(o, buf, cap);
+	json_util_free(o);
 	return len;
 }
 

@@ -1,7 +1,6 @@
 /* pluto.c: the client of pluto's HA socket: connect and reconnect, one JSON record per message, validated, to a callback. */
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "ike.h"
+#include "json_util.h"
 #include "log.h"
 #include "pluto.h"
 
@@ -31,7 +31,6 @@
 #define SERIAL_MAX	((int64_t)1 << 62)
 #define MSGID_MAX	((int64_t)UINT32_MAX)	/* IKEv2 message IDs are 32 bits */
 #define COUNT_MAX	((int64_t)1 << 62)
-#define JSON_WRITE_DEPTH 64
 
 /* ---------------------------------------------------------------- members */
 
@@ -475,88 +474,6 @@ static int parse_body(struct pctx *c, struct json_object *o, struct pluto_record
 	return PLUTO_IGNORED;
 }
 
-/* json-c keeps the last string it scanned in its tokener's buffer: a key, perhaps. */
-static void tokener_wipe_free(struct json_tokener *tok)
-{
-	if (tok->pb != NULL && tok->pb->buf != NULL && tok->pb->size > 0)
-		explicit_bzero(tok->pb->buf, (size_t)tok->pb->size);
-	json_tokener_free(tok);
-}
-
-/*
- * A number too big for a double parses as infinity, which no JSON text
- * can say: such a document could not be passed on as it came.
- */
-static bool json_finite(struct json_object *o, int depth)
-{
-	if (depth > PLUTO_JSON_DEPTH)
-		return false;
-	switch (json_object_get_type(o)) {
-	case json_type_double:
-		return isfinite(json_object_get_double(o));
-	case json_type_object: {
-		json_object_object_foreach(o, key, val) {
-			(void)key;
-			if (val != NULL && !json_finite(val, depth + 1))
-				return false;
-		}
-		return true;
-	}
-	case json_type_array:
-		for (size_t i = 0; i < json_object_array_length(o); i++) {
-			struct json_object *v = json_object_array_get_idx(o, i);
-
-			if (v != NULL && !json_finite(v, depth + 1))
-				return false;
-		}
-		return true;
-	default:
-		return true;
-	}
-}
-
-static struct json_object *json_parse(const char *text, size_t len, int *status);
-
-struct json_object *pluto_json_parse(const char *text, size_t len)
-{
-	int status;
-
-	return json_parse(text, len, &status);
-}
-
-static struct json_object *json_parse(const char *text, size_t len, int *status)
-{
-	struct json_tokener *tok;
-	struct json_object *o;
-	size_t end;
-
-	*status = PLUTO_OK;
-	tok = json_tokener_new_ex(PLUTO_JSON_DEPTH);
-	if (tok == NULL) {
-		*status = PLUTO_E_NOMEM;
-		return NULL;
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	o = json_tokener_parse_ex(tok, text, (int)len);
-	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success) {
-		tokener_wipe_free(tok);
-		json_object_put(o);
-		*status = PLUTO_E_JSON;
-		return NULL;
-	}
-	end = json_tokener_get_parse_end(tok);
-	tokener_wipe_free(tok);
-	for (; end < len; end++)
-		if (text[end] != ' ' && text[end] != '\n' && text[end] != '\r' && text[end] != '\t')
-			break;
-	if (end < len || !json_finite(o, 0)) {
-		pluto_json_free(o);
-		*status = PLUTO_E_JSON;
-		return NULL;
-	}
-	return o;
-}
-
 int pluto_record_parse(const char *text, size_t len, struct pluto_record *out)
 {
 	struct pctx c = { NULL };
@@ -566,15 +483,15 @@ int pluto_record_parse(const char *text, size_t len, struct pluto_record *out)
 	memset(out, 0, sizeof(*out));
 	if (len > PLUTO_RECORD_MAX)
 		return PLUTO_E_TOO_BIG;
-	if ((o = json_parse(text, len, &rc)) == NULL)
-		return rc;
+	if ((o = json_util_parse(text, len, PLUTO_JSON_DEPTH, &rc)) == NULL)
+		return rc == JSON_UTIL_E_NOMEM ? PLUTO_E_NOMEM : PLUTO_E_JSON;
 	if (!json_object_is_type(o, json_type_object)) {
-		pluto_json_free(o);
+		json_util_free(o);
 		return PLUTO_E_NOT_OBJECT;
 	}
 	rc = parse_body(&c, o, out);
 	if (rc < 0) {
-		pluto_json_free(o);
+		json_util_free(o);
 		explicit_bzero(out, sizeof(*out));
 		out->bad_member = c.bad;
 		return rc;
@@ -587,180 +504,8 @@ void pluto_record_clear(struct pluto_record *rec)
 {
 	if (rec == NULL)
 		return;
-	pluto_json_free(rec->json);
+	json_util_free(rec->json);
 	explicit_bzero(rec, sizeof(*rec));
-}
-
-/* ---------------------------------------------------------------- JSON helpers */
-
-static void json_wipe(struct json_object *o, int depth)
-{
-	if (o == NULL || depth > JSON_WRITE_DEPTH)
-		return;
-	switch (json_object_get_type(o)) {
-	case json_type_string:
-		/* The object owns its bytes; nobody shares them with us. */
-		explicit_bzero((char *)json_object_get_string(o), (size_t)json_object_get_string_len(o));
-		break;
-	case json_type_object: {
-		json_object_object_foreach(o, key, val) {
-			(void)key;
-			json_wipe(val, depth + 1);
-		}
-		break;
-	}
-	case json_type_array:
-		for (size_t i = 0; i < json_object_array_length(o); i++)
-			json_wipe(json_object_array_get_idx(o, i), depth + 1);
-		break;
-	default:
-		break;
-	}
-}
-
-void pluto_json_wipe(struct json_object *o)
-{
-	json_wipe(o, 0);
-}
-
-void pluto_json_free(struct json_object *o)
-{
-	if (o == NULL)
-		return;
-	json_wipe(o, 0);
-	json_object_put(o);
-}
-
-struct jw {
-	char *buf;
-	size_t cap;
-	size_t len;
-	bool full;
-};
-
-static void jw_put(struct jw *w, const char *s, size_t n)
-{
-	if (w->full || n > w->cap - w->len) {
-		w->full = true;
-		return;
-	}
-	memcpy(w->buf + w->len, s, n);
-	w->len += n;
-}
-
-static void jw_c(struct jw *w, char ch)
-{
-	jw_put(w, &ch, 1);
-}
-
-/* Escaped as pluto escapes: '"', '\\' and control characters; other bytes as they are. */
-static void jw_string(struct jw *w, const char *s, size_t n)
-{
-	char esc[8];
-
-	jw_c(w, '"');
-	for (size_t i = 0; i < n && !w->full; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch == '"' || ch == '\\') {
-			jw_c(w, '\\');
-			jw_c(w, (char)ch);
-		} else if (ch < 0x20 || ch == 0x7f) {
-			snprintf(esc, sizeof(esc), "\\u%04x", ch);
-			jw_put(w, esc, 6);
-		} else {
-			jw_c(w, (char)ch);
-		}
-	}
-	jw_c(w, '"');
-}
-
-static void jw_value(struct jw *w, struct json_object *o, int depth, const char *skip)
-{
-	char num[40];
-	int n;
-
-	if (depth > JSON_WRITE_DEPTH) {
-		w->full = true;
-		return;
-	}
-	switch (o == NULL ? json_type_null : json_object_get_type(o)) {
-	case json_type_null:
-		jw_put(w, "null", 4);
-		break;
-	case json_type_boolean:
-		if (json_object_get_boolean(o))
-			jw_put(w, "true", 4);
-		else
-			jw_put(w, "false", 5);
-		break;
-	case json_type_int: {
-		int64_t v = json_object_get_int64(o);
-
-		/* An unsigned value above INT64_MAX reads back clamped as a signed one. */
-		if (v == INT64_MAX)
-			n = snprintf(num, sizeof(num), "%" PRIu64, json_object_get_uint64(o));
-		else
-			n = snprintf(num, sizeof(num), "%" PRId64, v);
-		jw_put(w, num, (size_t)n);
-		break;
-	}
-	case json_type_double: {
-		double d = json_object_get_double(o);
-
-		if (!isfinite(d)) {
-			jw_put(w, "null", 4);
-			break;
-		}
-		n = snprintf(num, sizeof(num), "%.17g", d);
-		jw_put(w, num, (size_t)n);
-		if (!strpbrk(num, ".eE"))
-			jw_put(w, ".0", 2);	/* stays a double when read back */
-		break;
-	}
-	case json_type_string:
-		jw_string(w, json_object_get_string(o), (size_t)json_object_get_string_len(o));
-		break;
-	case json_type_object: {
-		bool first = true;
-
-		jw_c(w, '{');
-		json_object_object_foreach(o, key, val) {
-			if (skip != NULL && !strcmp(key, skip))
-				continue;
-			if (!first)
-				jw_c(w, ',');
-			first = false;
-			jw_string(w, key, strlen(key));
-			jw_c(w, ':');
-			jw_value(w, val, depth + 1, NULL);
-		}
-		jw_c(w, '}');
-		break;
-	}
-	case json_type_array:
-		jw_c(w, '[');
-		for (size_t i = 0; i < json_object_array_length(o); i++) {
-			if (i)
-				jw_c(w, ',');
-			jw_value(w, json_object_array_get_idx(o, i), depth + 1, NULL);
-		}
-		jw_c(w, ']');
-		break;
-	}
-}
-
-long pluto_json_write(const struct json_object *o, char *buf, size_t cap)
-{
-	return pluto_json_write_except(o, NULL, buf, cap);
-}
-
-long pluto_json_write_except(const struct json_object *o, const char *skip, char *buf, size_t cap)
-{
-	struct jw w = { buf, cap, 0, false };
-
-	jw_value(&w, (struct json_object *)o, 0, skip);
-	return w.full ? -1 : (long)w.len;
 }
 
 const char *pluto_strerror(int status)

@@ -13,7 +13,7 @@
  * Key material: ike_sa and child_sa records carry keys as hex strings.
  * Nothing here logs a value from a record, only member names; every
  * buffer and JSON string that held a record is wiped before it is freed
- * (pluto_json_free()).
+ * (json_util_free(), json_util.h).
  */
 
 #include <stdbool.h>
@@ -150,26 +150,6 @@ struct pluto_record {
 int pluto_record_parse(const char *text, size_t len, struct pluto_record *out);
 /* Wipe and free the record's JSON, zero the struct. NULL and zero structs are fine. */
 void pluto_record_clear(struct pluto_record *rec);
-
-/* Zero every string in the tree (in place; lengths stay): before dropping a document that held keys. */
-void pluto_json_wipe(struct json_object *o);
-/* json_object_put() after pluto_json_wipe(): for a document nobody else holds. */
-void pluto_json_free(struct json_object *o);
-/*
- * Write o as compact JSON into buf (no NUL added). Returns the length, or
- * -1 if it does not fit in cap. json-c's own printer keeps a copy of the
- * text inside the object that nobody can wipe, hence this one; the caller
- * wipes buf.
- */
-long pluto_json_write(const struct json_object *o, char *buf, size_t cap);
-/* The same, leaving out the member named skip of the top-level object. */
-long pluto_json_write_except(const struct json_object *o, const char *skip, char *buf, size_t cap);
-/*
- * Any JSON document, with the record parser's rules (strict, depth
- * limit, nothing after it, finite numbers, the tokener's copy wiped);
- * NULL if it breaks one. The caller frees it with pluto_json_free().
- */
-struct json_object *pluto_json_parse(const char *text, size_t len);
 
 const char *pluto_strerror(int status);
 const char *pluto_type_name(enum pluto_type type);

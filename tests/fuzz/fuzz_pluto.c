@@ -4,6 +4,7 @@
 #include <string.h>
 #include <json-c/json.h>
 #include "ike.h"
+#include "json_util.h"
 #include "pluto.h"
 
 static struct ike_cache *c;
@@ -53,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	{
-		long n = pluto_json_write(r.json, out, sizeof(out));
+		long n = json_util_write(r.json, out, sizeof(out));
 		if (n < 0)
 			abort();
 		if (pluto_record_parse(out, (size_t)n, &r2) != rc)

@@ -21,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "ike.h"
+#include "json_util.h"
 #include "log.h"
 #include "pluto.h"
 
@@ -524,7 +525,7 @@ static void test_json_write(void **state)
 
 	o = json_tokener_parse(text);
 	assert_non_null(o);
-	n = pluto_json_write(o, out, sizeof(out));
+	n = json_util_write(o, out, sizeof(out));
 	assert_true(n > 0);
 	/* What pluto escapes, we escape; the other bytes go through untouched. */
 	assert_non_null(memmem(out, (size_t)n, esc, strlen(esc)));
@@ -539,11 +540,11 @@ static void test_json_write(void **state)
 	assert_true(json_object_equal(o, back));
 	/* Too small a buffer: refused at every size short of the whole. */
 	for (size_t cap = 0; cap < (size_t)n; cap++)
-		assert_int_equal(pluto_json_write(o, out, cap), -1);
-	assert_int_equal(pluto_json_write(o, out, (size_t)n), n);
+		assert_int_equal(json_util_write(o, out, cap), -1);
+	assert_int_equal(json_util_write(o, out, (size_t)n), n);
 	json_object_put(o);
 	json_object_put(back);
-	assert_int_equal(pluto_json_write(NULL, out, sizeof(out)), 4);
+	assert_int_equal(json_util_write(NULL, out, sizeof(out)), 4);
 	assert_memory_equal(out, "null", 4);
 }
 
@@ -558,7 +559,7 @@ static void test_json_wipe(void **state)
 	assert_true(json_object_object_get_ex(r.json, "keys", &keys));
 	assert_true(json_object_object_get_ex(keys, "sk_d", &sk));
 	json_object_get(sk);	/* keep it alive to look at it */
-	pluto_json_wipe(r.json);
+	json_util_wipe(r.json);
 	s = json_object_get_string(sk);
 	len = json_object_get_string_len(sk);
 	assert_int_equal(len, strlen(SECRET));
