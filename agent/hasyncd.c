@@ -20,6 +20,7 @@
 #include "ctl.h"
 #include "log.h"
 #include "ike.h"
+#include "ikesync.h"
 #include "peer.h"
 #include "pluto.h"
 #include "seal.h"
@@ -42,20 +43,7 @@ struct daemon {
 	uint64_t own_dump_count;	/* entries the running dump added */
 	bool own_dumping;
 
-	/* IKE SAs (docs/architecture.md "IKE sync"); all NULL without pluto-ha-socket. */
-	struct ike_cache *ike_own;	/* our pluto's IKE SAs */
-	struct ike_cache *ike_held;	/* the peer's, handed to our pluto as dormant */
-	struct pluto *pluto;
-	uint64_t pluto_epoch;
-	bool pluto_ready;		/* this connection's snapshot is in */
-	struct event *import_retry;	/* an import could not be written whole */
-	uint64_t imports, import_failures, forwarded, forward_failures;
-	struct {
-		bool valid;
-		enum pluto_type type;	/* PLUTO_ACTIVATED or PLUTO_DROPPED */
-		char local[64];
-		uint64_t ike, child, failed, at_wall_ms;
-	} last_reply;
+	struct ikesync *ike;		/* IKE sync (docs/architecture.md); NULL without pluto-ha-socket */
 };
 
 static void usage(FILE *out)
@@ -167,248 +155,34 @@ static void on_dump_end(void *ctx)
 	peer_set_own_ready(d->peer, true);
 }
 
-/* ---------------------------------------------------------------- IKE: our pluto <-> caches <-> peer */
+/* ---------------------------------------------------------------- IKE sync's links to the peer and the VIPs */
 
-static void daemon_import_later(struct daemon *d)
-{
-	struct timeval tv = { 1, 0 };
-
-	if (!evtimer_pending(d->import_retry, NULL))
-		evtimer_add(d->import_retry, &tv);
-}
-
-/* haproto.md 2: flush, then the whole held cache, into our pluto as dormant SAs. */
-static void daemon_import(struct daemon *d)
-{
-	size_t skipped = 0;
-	long n;
-
-	if (!d->pluto || !d->pluto_ready)
-		return;
-	evtimer_del(d->import_retry);
-	n = pluto_import(d->pluto, d->ike_held, &skipped);
-	if (n < 0) {
-		d->import_failures++;
-		log_warn("pluto: import of the peer's IKE SAs incomplete (%s); again in 1 s", strerror(errno));
-		daemon_import_later(d);
-		return;
-	}
-	d->imports++;
-	log_info("pluto: handed %zu IKE SAs of the peer to pluto as dormant (%ld documents%s)",
-		 ike_count(d->ike_held), n, skipped ? ", some too big to send" : "");
-}
-
-static void on_import_retry(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	daemon_import(arg);
-}
-
-/* A live change the peer made to held: on to our pluto as it came. */
-static void on_held_record(void *ctx, const struct pluto_record *rec, const char *json, size_t len)
+static void on_ike_record(void *ctx, uint64_t spi_i, uint64_t spi_r, const char *json, size_t len)
 {
 	struct daemon *d = ctx;
 
-	if (!d->pluto_ready || evtimer_pending(d->import_retry, NULL))
-		return;		/* the next import carries it */
-	if (pluto_send(d->pluto, json, len) != 0) {
-		d->forward_failures++;
-		daemon_import_later(d);
-		return;
-	}
-	d->forwarded++;
-	if (rec->type == PLUTO_IKE_SA) {
-		const struct ike_entry *e = ike_lookup(d->ike_held, rec->spi_i, rec->spi_r);
-
-		if (e && e->state == IKE_STATE_ESTABLISHED)
-			ike_set_state(d->ike_held, rec->spi_i, rec->spi_r, IKE_STATE_DORMANT);
-	}
+	peer_ike_record(d->peer, spi_i, spi_r, json, len);
 }
 
-static void on_held_delete(void *ctx, uint64_t spi_i, uint64_t spi_r)
+static void on_ike_deleted(void *ctx, uint64_t spi_i, uint64_t spi_r)
 {
 	struct daemon *d = ctx;
 
-	if (!d->pluto_ready || evtimer_pending(d->import_retry, NULL))
-		return;
-	if (pluto_send_ike_delete(d->pluto, spi_i, spi_r) != 0) {
-		d->forward_failures++;
-		daemon_import_later(d);
-		return;
-	}
-	d->forwarded++;
+	peer_ike_deleted(d->peer, spi_i, spi_r);
 }
 
-static void on_held_replaced(void *ctx)
-{
-	daemon_import(ctx);
-}
-
-/* An IKE SA gone from our pluto's new snapshot: the peer drops it too, unless we stepped down. */
-static void on_own_ike_gone(void *ctx, const struct ike_entry *e)
+static void on_ike_send_own(void *ctx)
 {
 	struct daemon *d = ctx;
 
-	if (vips_reports_removals(d->vips, e->vip))
-		peer_ike_deleted(d->peer, e->spi_i, e->spi_r);
+	peer_ike_send_own(d->peer);
 }
 
-static void on_pluto_connected(void *ctx, uint64_t epoch)
+static bool on_ike_reports_removals(void *ctx, int vip)
 {
 	struct daemon *d = ctx;
 
-	d->pluto_epoch = epoch;
-	d->pluto_ready = false;
-	ike_bulk_begin(d->ike_own, epoch, peer_now_ms());
-}
-
-static void on_pluto_disconnected(void *ctx, const char *why)
-{
-	struct daemon *d = ctx;
-
-	(void)why;
-	d->pluto_ready = false;
-	evtimer_del(d->import_retry);
-}
-
-static void on_pluto_reply(struct daemon *d, const struct pluto_record *rec)
-{
-	char addr[64] = "?";
-
-	if (rec->local.addr.family == AF_INET)
-		inet_ntop(AF_INET, &rec->local.addr.v4, addr, sizeof(addr));
-	else if (rec->local.addr.family == AF_INET6)
-		inet_ntop(AF_INET6, &rec->local.addr.v6, addr, sizeof(addr));
-	d->last_reply.valid = true;
-	d->last_reply.type = rec->type;
-	snprintf(d->last_reply.local, sizeof(d->last_reply.local), "%s", addr);
-	d->last_reply.ike = rec->n_ike;
-	d->last_reply.child = rec->n_child;
-	d->last_reply.failed = rec->n_failed;
-	d->last_reply.at_wall_ms = peer_wall_ms();
-	if (rec->type == PLUTO_ACTIVATED)
-		log_info("pluto: activated %s: %llu IKE SAs, %llu Child SAs live, %llu failed", addr,
-			 (unsigned long long)rec->n_ike, (unsigned long long)rec->n_child,
-			 (unsigned long long)rec->n_failed);
-	else
-		log_info("pluto: dropped %s: %llu IKE SAs, %llu Child SAs deleted silently", addr,
-			 (unsigned long long)rec->n_ike, (unsigned long long)rec->n_child);
-}
-
-static void on_pluto_record(void *ctx, struct pluto_record *rec)
-{
-	struct daemon *d = ctx;
-	uint64_t now = peer_now_ms(), spi_i = 0, spi_r = 0;
-	const struct ike_entry *e;
-	bool have, report = true;
-	int rc;
-
-	switch (rec->type) {
-	case PLUTO_ACTIVATED:
-	case PLUTO_DROPPED:
-		on_pluto_reply(d, rec);
-		return;
-	case PLUTO_SNAPSHOT_END:
-		rc = ike_bulk_end(d->ike_own, d->pluto_epoch, rec->count,
-				  rec->has_children ? rec->children : IKE_COUNT_ANY, now, on_own_ike_gone, d);
-		if (rc != IKE_OK) {
-			log_warn("pluto: snapshot did not add up (%s): asking again", ike_strerror(rc));
-			pluto_reconnect(d->pluto, "snapshot did not add up");
-			return;
-		}
-		log_info("pluto: %zu IKE SAs, %zu Child SAs of ours", ike_count(d->ike_own),
-			 ike_child_count(d->ike_own));
-		d->pluto_ready = true;
-		peer_ike_send_own(d->peer);
-		daemon_import(d);
-		return;
-	default:
-		break;
-	}
-	have = ike_record_spis(d->ike_own, rec, &spi_i, &spi_r);
-	/* Deletes under a VIP we stepped down from hand the SAs over: not news for the peer. */
-	if (rec->type == PLUTO_DELETE && have && (e = ike_lookup(d->ike_own, spi_i, spi_r)) != NULL)
-		report = vips_reports_removals(d->vips, e->vip);
-	rc = ike_apply(d->ike_own, rec, rec->in_snapshot, now);
-	if (rc == IKE_E_NOMEM || rc == IKE_E_FULL) {
-		log_warn("pluto: cannot keep our IKE SAs (%s): asking for a new snapshot", ike_strerror(rc));
-		pluto_reconnect(d->pluto, "IKE cache full");
-		return;
-	}
-	if (!rec->in_snapshot && have && report && rec->text)
-		peer_ike_record(d->peer, spi_i, spi_r, rec->text, rec->text_len);
-}
-
-/* Held IKE SAs of VIP i as our pluto now has them. */
-static void daemon_held_vip_state(struct daemon *d, unsigned i, enum ike_state st)
-{
-	const struct ike_entry **v;
-	uint64_t (*spis)[2];
-	size_t n = ike_list(d->ike_held, true, (int)i, &v);
-
-	if (n == (size_t)-1 || n == 0)
-		return;
-	spis = calloc(n, sizeof(*spis));
-	for (size_t k = 0; spis && k < n; k++) {
-		spis[k][0] = v[k]->spi_i;
-		spis[k][1] = v[k]->spi_r;
-	}
-	free(v);
-	for (size_t k = 0; spis && k < n; k++)
-		ike_set_state(d->ike_held, spis[k][0], spis[k][1], st);
-	free(spis);
-}
-
-/* haproto.md 4: pluto deletes the VIP's live IKE SAs without a packet. */
-static void daemon_send_drop(struct daemon *d, unsigned i, const char *when)
-{
-	struct ha_addr a = vip_address(&d->conf->vips[i]);
-
-	if (!d->pluto || !pluto_is_connected(d->pluto))
-		return;
-	if (pluto_send_vip(d->pluto, false, &a) != 0)
-		log_warn("vip %s: cannot ask pluto to drop its IKE SAs: %s", d->conf->vips[i].name,
-			 strerror(errno));
-	else
-		log_info("vip %s: asked pluto to drop its IKE SAs silently (%s the step-down)",
-			 d->conf->vips[i].name, when);
-}
-
-/* vips hook: a step-down is about to remove the VIP's kernel objects. */
-static void on_before_demote(void *ctx, unsigned vip)
-{
-	daemon_send_drop(ctx, vip, "before");
-}
-
-/* vips hook: the VIP is gone from here; pluto holds none of its SAs: hand it the peer's again. */
-static void on_after_demote(void *ctx, unsigned vip)
-{
-	struct daemon *d = ctx;
-
-	daemon_held_vip_state(d, vip, IKE_STATE_ESTABLISHED);
-	daemon_import(d);
-}
-
-/* vips hook: the VIP's kernel SAs are installed; pluto may now take its IKE SAs over. */
-static void on_after_promote(void *ctx, unsigned vip, int rc)
-{
-	struct daemon *d = ctx;
-	struct ha_addr a = vip_address(&d->conf->vips[vip]);
-
-	(void)rc;	/* SAs that failed are left out; pluto activates what it can */
-	if (!d->pluto || !pluto_is_connected(d->pluto)) {
-		log_warn("vip %s: promoted without pluto: IKE SAs not activated", d->conf->vips[vip].name);
-		return;
-	}
-	if (pluto_send_vip(d->pluto, true, &a) != 0) {
-		log_warn("vip %s: cannot ask pluto to activate: %s", d->conf->vips[vip].name,
-			 strerror(errno));
-		return;
-	}
-	daemon_held_vip_state(d, vip, IKE_STATE_ACTIVE);
-	log_info("vip %s: asked pluto to activate %zu dormant IKE SAs", d->conf->vips[vip].name,
-		 ike_count_vip(d->ike_held, (int)vip));
+	return vips_reports_removals(d->vips, vip);
 }
 
 /* ---------------------------------------------------------------- control socket */
@@ -587,7 +361,7 @@ static int handle_status(struct json_object *args, struct json_object *data, cha
 	json_object_object_add(extra, "transport_garbage", json_object_new_int64((int64_t)ts.garbage));
 	json_object_object_add(extra, "held_memory_bytes",
 			       json_object_new_int64((int64_t)cache_memory_bytes(d->held)));
-	json_object_object_add(extra, "takeover", json_object_new_string(d->pluto ?
+	json_object_object_add(extra, "takeover", json_object_new_string(d->ike ?
 		"kernel SAs, policies and routes by hasyncd; IKE SAs activated in pluto (patch 0007)" :
 		"kernel-only: ESP SAs, policies and routes; IKE sync off (no pluto-ha-socket)"));
 	json_object_object_add(data, "agent", extra);
@@ -599,42 +373,47 @@ static int handle_status(struct json_object *args, struct json_object *data, cha
 static struct json_object *status_ike(const struct daemon *d, const struct session_stats *ss)
 {
 	struct json_object *o = json_object_new_object(), *r;
+	struct ikesync_stats is;
 	struct pluto_stats ps;
+	struct ike_cache *own, *held;
 
-	json_object_object_add(o, "enabled", json_object_new_boolean(d->pluto != NULL));
-	if (!d->pluto)
+	json_object_object_add(o, "enabled", json_object_new_boolean(d->ike != NULL));
+	if (!d->ike)
 		return o;
-	pluto_get_stats(d->pluto, &ps);
+	pluto_get_stats(ikesync_pluto(d->ike), &ps);
+	ikesync_get_stats(d->ike, &is);
+	own = ikesync_own(d->ike);
+	held = ikesync_held(d->ike);
 	json_object_object_add(o, "pluto_socket", json_object_new_string(d->conf->pluto_ha_socket));
 	json_object_object_add(o, "pluto_connected", json_object_new_boolean(ps.connected));
-	json_object_object_add(o, "pluto_snapshot_done", json_object_new_boolean(d->pluto_ready));
+	json_object_object_add(o, "pluto_snapshot_done", json_object_new_boolean(is.pluto_ready));
 	json_object_object_add(o, "pluto_records", json_object_new_int64((int64_t)ps.records));
 	json_object_object_add(o, "pluto_malformed", json_object_new_int64((int64_t)ps.malformed));
 	json_object_object_add(o, "pluto_sent", json_object_new_int64((int64_t)ps.sent));
 	json_object_object_add(o, "pluto_send_failures", json_object_new_int64((int64_t)ps.send_failures));
-	json_object_object_add(o, "own", json_object_new_int64((int64_t)ike_count(d->ike_own)));
-	json_object_object_add(o, "own_children", json_object_new_int64((int64_t)ike_child_count(d->ike_own)));
-	json_object_object_add(o, "held", json_object_new_int64((int64_t)ike_count(d->ike_held)));
+	json_object_object_add(o, "own", json_object_new_int64((int64_t)ike_count(own)));
+	json_object_object_add(o, "own_children", json_object_new_int64((int64_t)ike_child_count(own)));
+	json_object_object_add(o, "held", json_object_new_int64((int64_t)ike_count(held)));
 	json_object_object_add(o, "held_children",
-			       json_object_new_int64((int64_t)ike_child_count(d->ike_held)));
-	json_object_object_add(o, "imports", json_object_new_int64((int64_t)d->imports));
-	json_object_object_add(o, "import_failures", json_object_new_int64((int64_t)d->import_failures));
-	json_object_object_add(o, "forwarded", json_object_new_int64((int64_t)d->forwarded));
-	json_object_object_add(o, "forward_failures", json_object_new_int64((int64_t)d->forward_failures));
+			       json_object_new_int64((int64_t)ike_child_count(held)));
+	json_object_object_add(o, "imports", json_object_new_int64((int64_t)is.imports));
+	json_object_object_add(o, "import_failures", json_object_new_int64((int64_t)is.import_failures));
+	json_object_object_add(o, "forwarded", json_object_new_int64((int64_t)is.forwarded));
+	json_object_object_add(o, "forward_failures", json_object_new_int64((int64_t)is.forward_failures));
 	json_object_object_add(o, "records_sent", json_object_new_int64((int64_t)(ss->ike_records_out +
 												   ss->ike_deletes_out)));
 	json_object_object_add(o, "records_received", json_object_new_int64((int64_t)ss->ike_records_in));
 	json_object_object_add(o, "skipped_no_cap", json_object_new_int64((int64_t)ss->ike_skipped));
 	json_object_object_add(o, "refused", json_object_new_int64((int64_t)peer_ike_refused(d->peer)));
 	r = NULL;
-	if (d->last_reply.valid) {
+	if (is.last_reply.valid) {
 		r = json_object_new_object();
-		json_object_object_add(r, "type", json_object_new_string(pluto_type_name(d->last_reply.type)));
-		json_object_object_add(r, "local", json_object_new_string(d->last_reply.local));
-		json_object_object_add(r, "ike", json_object_new_int64((int64_t)d->last_reply.ike));
-		json_object_object_add(r, "child", json_object_new_int64((int64_t)d->last_reply.child));
-		json_object_object_add(r, "failed", json_object_new_int64((int64_t)d->last_reply.failed));
-		json_object_object_add(r, "at_ms", json_object_new_int64((int64_t)d->last_reply.at_wall_ms));
+		json_object_object_add(r, "type", json_object_new_string(pluto_type_name(is.last_reply.type)));
+		json_object_object_add(r, "local", json_object_new_string(is.last_reply.local));
+		json_object_object_add(r, "ike", json_object_new_int64((int64_t)is.last_reply.ike));
+		json_object_object_add(r, "child", json_object_new_int64((int64_t)is.last_reply.child));
+		json_object_object_add(r, "failed", json_object_new_int64((int64_t)is.last_reply.failed));
+		json_object_object_add(r, "at_ms", json_object_new_int64((int64_t)is.last_reply.at_wall_ms));
 	}
 	json_object_object_add(o, "last_reply", r);
 	return o;
@@ -645,7 +424,8 @@ static int handle_ike(struct json_object *args, struct json_object *data, char *
 {
 	struct daemon *d = ctx;
 
-	return ctl_ike_json(d->ike_own, d->ike_held, args, peer_now_ms(), data, err, errlen);
+	return ctl_ike_json(d->ike ? ikesync_own(d->ike) : NULL, d->ike ? ikesync_held(d->ike) : NULL, args,
+			    peer_now_ms(), data, err, errlen);
 }
 
 static int handle_sas(struct json_object *args, struct json_object *data, char *err, size_t errlen,
@@ -848,44 +628,24 @@ static int daemon_load_key(struct daemon *d)
 	return 0;
 }
 
-/* IKE sync: both IKE caches, the client of pluto's HA socket, the VIP watch. */
+/* IKE sync: both IKE caches and the client of pluto's HA socket, hooked to the peer and the VIPs. */
 static int daemon_init_ike(struct daemon *d)
 {
-	static const struct pluto_callbacks pcb = {
-		.connected = on_pluto_connected, .record = on_pluto_record,
-		.disconnected = on_pluto_disconnected,
+	static const struct ikesync_links links = {
+		.ike_record = on_ike_record, .ike_deleted = on_ike_deleted,
+		.send_own = on_ike_send_own, .reports_removals = on_ike_reports_removals,
 	};
 	static const struct peer_ike_hooks hooks = {
-		.held_record = on_held_record, .held_delete = on_held_delete,
-		.held_replaced = on_held_replaced,
+		.held_record = ikesync_held_record, .held_delete = ikesync_held_delete,
+		.held_replaced = ikesync_held_replaced,
 	};
-	struct pluto_config pc = { .socket_path = d->conf->pluto_ha_socket };
-	struct ike_config ic;
-	unsigned i;
 
-	memset(&ic, 0, sizeof(ic));
-	for (i = 0; i < d->conf->n_vips && i < IKE_VIPS_MAX; i++) {
-		snprintf(ic.vips[i].name, sizeof(ic.vips[i].name), "%s", d->conf->vips[i].name);
-		ic.vips[i].addr = vip_address(&d->conf->vips[i]);
-	}
-	ic.n_vips = i;
-	/* Remote peers choose initiator SPIs: the hash key is secret. */
-	if (seal_random(ic.hash_seed, sizeof(ic.hash_seed)) != SEAL_OK)
+	d->ike = ikesync_new(d->base, d->conf, &links, d);
+	if (!d->ike)
 		return -1;
-	d->ike_own = ike_new(&ic);
-	if (seal_random(ic.hash_seed, sizeof(ic.hash_seed)) != SEAL_OK)
-		return -1;
-	d->ike_held = ike_new(&ic);
-	explicit_bzero(ic.hash_seed, sizeof(ic.hash_seed));
-	d->import_retry = evtimer_new(d->base, on_import_retry, d);
-	d->pluto = pluto_new(d->base, &pc, &pcb, d);
-	if (!d->ike_own || !d->ike_held || !d->import_retry || !d->pluto) {
-		log_err("cannot set up IKE sync with pluto (%s)", d->conf->pluto_ha_socket);
-		return -1;
-	}
-	peer_set_ike(d->peer, d->ike_own, d->ike_held, &hooks, d);
-	vips_set_hooks(d->vips, &(struct vips_hooks){ .before_demote = on_before_demote,
-		.after_demote = on_after_demote, .after_promote = on_after_promote }, d);
+	peer_set_ike(d->peer, ikesync_own(d->ike), ikesync_held(d->ike), &hooks, d->ike);
+	vips_set_hooks(d->vips, &(struct vips_hooks){ .before_demote = ikesync_before_demote,
+		.after_demote = ikesync_after_demote, .after_promote = ikesync_after_promote }, d->ike);
 	return 0;
 }
 
@@ -1002,7 +762,7 @@ static int daemon_init(struct daemon *d)
 		log_err("cannot start the sync transport: %s", strerror(errno));
 		return -1;
 	}
-	if (d->pluto && pluto_start(d->pluto) != 0) {
+	if (d->ike && ikesync_start(d->ike) != 0) {
 		log_err("cannot start the pluto client: %s", strerror(errno));
 		return -1;
 	}
@@ -1023,12 +783,8 @@ static void daemon_free(struct daemon *d)
 	keepalived_fifo_free(d->fifo);
 	vips_free(d->vips);
 	xfrm_capture_free(d->capture);
-	pluto_free(d->pluto);
-	if (d->import_retry)
-		event_free(d->import_retry);
 	peer_free(d->peer);
-	ike_free(d->ike_own);
-	ike_free(d->ike_held);
+	ikesync_free(d->ike);
 	cache_free(d->own);
 	cache_free(d->held);
 	seal_psk_free(d->psk);
