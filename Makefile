@@ -28,6 +28,16 @@ LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB         := $(BUILD)/libhasync.a
 HEADERS     := $(wildcard agent/*.h)
 
+# Header dependencies of the objects: the compiler writes OBJ.d next to each
+# OBJ.o (-MMD -MP), naming the headers it read; they are included at the
+# end. An object without its .d file (built before these rules) depends on
+# every header until it is rebuilt. The rules that compile and link a
+# program in one step (unit tests, lab tools, benchmarks, fuzz targets)
+# keep the blanket $(HEADERS): gcc cannot write one exact .d for them.
+DEPFLAGS    := -MMD -MP
+.SECONDEXPANSION:
+OBJ_HEADERS  = $$(if $$(wildcard $$(basename $$@).d),,$$(HEADERS))
+
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 ASAN_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/asan/%)
@@ -50,9 +60,9 @@ all: $(BUILD)/hasyncd $(BUILD)/hasyncctl $(TRAFFIC) $(LABTOOL_BIN)
 deps:
 	@tools/install-deps all
 
-$(BUILD)/%.o: %.c $(HEADERS)
+$(BUILD)/%.o: %.c $(OBJ_HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -60,30 +70,30 @@ $(LIB): $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/hasyncd: $(BUILD)/agent/hasyncd.o $(LIB)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/hasyncctl: $(BUILD)/agent/hasyncctl.o $(LIB)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/labtools/%: tests/lab/tools/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
 
 # Benchmark programs (bench/NAME.c -> build/bench/NAME), built like the
 # daemon; bench/*.sh build the one they run with `make build/bench/NAME`.
 $(BUILD)/bench/%: bench/%.c $(LIB) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
 
 # The traffic tool runs inside the lab guest; it needs nothing but libc.
 $(TRAFFIC): tests/lab/traffic/traffic_main.c $(TRAFFIC_SRC) $(wildcard tests/lab/traffic/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CFLAGS) -D_GNU_SOURCE -o $@ tests/lab/traffic/traffic_main.c $(TRAFFIC_SRC)
+	$(CC) $(WARN) $(CFLAGS) -D_GNU_SOURCE $(LDFLAGS) -o $@ tests/lab/traffic/traffic_main.c $(TRAFFIC_SRC)
 
 # Unit tests: each tests/unit/test_X.c is one cmocka program.
 $(BUILD)/unit/%: tests/unit/%.c $(LIB) $(TRAFFIC_SRC) $(HEADERS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Itests/lab/traffic -o $@ $< $(TRAFFIC_SRC) $(LIB) \
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Wno-missing-prototypes -Itests/lab/traffic -o $@ $< $(TRAFFIC_SRC) $(LIB) \
 		$(PKG_LIBS) $(shell pkg-config --libs cmocka)
 
 unit: $(UNIT_BIN)
@@ -94,15 +104,15 @@ unit: $(UNIT_BIN)
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 ASAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/obj/%.o) $(TRAFFIC_SRC:%.c=$(BUILD)/asan/obj/%.o)
 ASAN_LIB := $(BUILD)/asan/libhasync.a
-$(BUILD)/asan/obj/%.o: %.c $(HEADERS)
+$(BUILD)/asan/obj/%.o: %.c $(OBJ_HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Itests/lab/traffic -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -O1 $(SAN) -Itests/lab/traffic -c -o $@ $<
 $(ASAN_LIB): $(ASAN_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 $(BUILD)/asan/%: tests/unit/%.c $(ASAN_LIB) $(HEADERS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -O1 -Wno-missing-prototypes $(SAN) -Itests/lab/traffic -o $@ $< $(ASAN_LIB) \
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -O1 -Wno-missing-prototypes $(SAN) -Itests/lab/traffic -o $@ $< $(ASAN_LIB) \
 		$(PKG_LIBS) $(shell pkg-config --libs cmocka)
 
 asan: $(ASAN_BIN)
@@ -115,16 +125,16 @@ asan: $(ASAN_BIN)
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -Wno-sign-compare
 FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzz/obj/%.o)
 FUZZ_LIB := $(BUILD)/fuzz/libhasync.a
-$(BUILD)/fuzz/obj/%.o: %.c $(HEADERS)
+$(BUILD)/fuzz/obj/%.o: %.c $(OBJ_HEADERS)
 	@mkdir -p $(dir $@)
-	clang $(WARN) $(FUZZ_FLAGS) $(CPPFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	clang $(WARN) $(FUZZ_FLAGS) $(DEPFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 $(FUZZ_LIB): $(FUZZ_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(HEADERS)
 	@mkdir -p $(dir $@)
 	clang $(WARN) -Wno-missing-prototypes -g -O1 $(CPPFLAGS) $(PKG_CFLAGS) \
-		-fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB) $(PKG_LIBS)
+		-fsanitize=fuzzer,address,undefined $(LDFLAGS) -o $@ $< $(FUZZ_LIB) $(PKG_LIBS)
 
 fuzz: $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do \
@@ -196,3 +206,6 @@ install: all
 
 clean:
 	rm -rf $(BUILD)
+
+-include $(wildcard $(LIB_OBJ:.o=.d) $(BUILD)/agent/hasyncd.d $(BUILD)/agent/hasyncctl.d \
+	$(ASAN_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d))
