@@ -53,7 +53,7 @@ LABTOOL_BIN := $(LABTOOL_SRC:tests/lab/tools/%.c=$(BUILD)/labtools/%)
 TRAFFIC     := $(BUILD)/hatraffic
 TRAFFIC_SRC := $(filter-out tests/lab/traffic/traffic_main.c,$(wildcard tests/lab/traffic/*.c))
 
-.PHONY: all deps check unit asan fuzz lab-image pluto lab demo bench install clean
+.PHONY: all deps check unit asan fuzz deb lab-image pluto lab demo bench install clean
 
 all: $(BUILD)/hasyncd $(BUILD)/hasyncctl $(TRAFFIC) $(LABTOOL_BIN)
 
@@ -172,6 +172,7 @@ check: deps
 	$(MAKE) -j$(JOBS) unit
 	$(MAKE) -j$(JOBS) asan
 	$(MAKE) -j$(JOBS) fuzz
+	$(MAKE) deb
 	$(MAKE) lab
 
 demo: deps
@@ -188,8 +189,8 @@ SBINDIR    ?= $(PREFIX)/sbin
 LIBEXECIPSEC ?= $(PREFIX)/libexec/ipsec
 MANDIR     ?= $(PREFIX)/share/man
 SCRIPTDIR  ?= $(PREFIX)/libexec/hasync
-UNITDIR    ?= /lib/systemd/system
-install: all
+UNITDIR    ?= $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
+install: $(BUILD)/hasyncd $(BUILD)/hasyncctl
 	install -D -m 0755 $(BUILD)/hasyncd $(DESTDIR)$(SBINDIR)/hasyncd
 	install -D -m 0755 $(BUILD)/hasyncctl $(DESTDIR)$(SBINDIR)/hasyncctl
 	install -d $(DESTDIR)$(LIBEXECIPSEC)
@@ -203,6 +204,26 @@ install: all
 		[ -f "$$f" ] && install -D -m 0644 "$$f" $(DESTDIR)$(UNITDIR)/$$(basename $$f); done; true
 	@set -e; for f in systemd/*.service.d/*.conf; do \
 		[ -f "$$f" ] && install -D -m 0644 "$$f" $(DESTDIR)$(UNITDIR)/$$(basename $$(dirname $$f))/$$(basename $$f); done; true
+
+# The Debian package (debian/) of the commit DEB_REV (default HEAD: what is
+# committed, not work in progress in the tree). dpkg-buildpackage builds in
+# place and wants a clean tree, so it runs on `git archive` of that commit
+# in build/deb/src; the .debs land in build/deb/. Then lintian, which fails
+# the target on any error.
+DEB_DIR := $(BUILD)/deb
+DEB_REV ?= HEAD
+deb:
+	@tools/install-deps deb
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/src
+	git archive --format=tar $(DEB_REV) | tar -x -C $(DEB_DIR)/src
+	@cd $(DEB_DIR)/src && v=$$(dpkg-parsechangelog -S Version) && \
+	m=$$(sed -n 's/^VERSION *:= *//p' Makefile) && [ "$$v" = "$$m" ] || \
+		{ echo "deb: debian/changelog is at $$v, the Makefile at $$m"; exit 1; }
+	cd $(DEB_DIR)/src && dpkg-buildpackage -b -uc -us -j$(JOBS) >../build.log 2>&1 || \
+		{ tail -40 ../build.log; exit 1; }
+	lintian --fail-on error --no-tag-display-limit $(DEB_DIR)/hasync_*.changes
+	@ls -l $(DEB_DIR)/*.deb
 
 clean:
 	rm -rf $(BUILD)
