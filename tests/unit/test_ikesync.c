@@ -115,6 +115,16 @@ static void held_apply(struct fixture *x, uint64_t serial, uint64_t spi_i, uint6
 	pluto_record_clear(&r);
 }
 
+/* The peer's live record text, as peer.c hands it on once held took it. */
+static void peer_sends(struct fixture *x, const char *text)
+{
+	struct pluto_record r;
+
+	assert_int_equal(pluto_record_parse(text, strlen(text), &r), PLUTO_OK);
+	ikesync_held_record(x->s, &r, text, strlen(text));
+	pluto_record_clear(&r);
+}
+
 static enum ike_state held_state(struct fixture *x, uint64_t spi_i, uint64_t spi_r)
 {
 	const struct ike_entry *e = ike_lookup(ikesync_held(x->s), spi_i, spi_r);
@@ -271,9 +281,7 @@ static void test_snapshot_then_import(void **state)
 
 	/* A peer record before the snapshot: left to the import. */
 	ike_sa_text(text, sizeof(text), 7, SPI_A_I, SPI_A_R, "192.0.2.1");
-	assert_int_equal(pluto_record_parse(text, strlen(text), &r), PLUTO_OK);
-	ikesync_held_record(x->s, &r, text, strlen(text));
-	pluto_record_clear(&r);
+	peer_sends(x, text);
 	ikesync_held_delete(x->s, SPI_A_I, SPI_A_R);
 	assert_int_equal(pluto_got(x, got, sizeof(got)), -1);
 	ikesync_get_stats(x->s, &st);
@@ -317,7 +325,6 @@ static void test_held_forwarding(void **state)
 {
 	struct fixture *x = fixture_new();
 	struct ikesync_stats st;
-	struct pluto_record r;
 	char got[4096], text[2048];
 
 	snapshot_a_and_b(x);
@@ -328,8 +335,7 @@ static void test_held_forwarding(void **state)
 	held_apply(x, 9, SPI_A_I, SPI_A_R, "192.0.2.1");
 	assert_int_equal(held_state(x, SPI_A_I, SPI_A_R), IKE_STATE_ESTABLISHED);
 	ike_sa_text(text, sizeof(text), 9, SPI_A_I, SPI_A_R, "192.0.2.1");
-	assert_int_equal(pluto_record_parse(text, strlen(text), &r), PLUTO_OK);
-	ikesync_held_record(x->s, &r, text, strlen(text));
+	peer_sends(x, text);
 	assert_true(pluto_got(x, got, sizeof(got)) > 0);
 	assert_string_equal(got, text);
 	assert_int_equal(held_state(x, SPI_A_I, SPI_A_R), IKE_STATE_DORMANT);
@@ -344,14 +350,13 @@ static void test_held_forwarding(void **state)
 
 	/* pluto stops reading: the send fails, and the next record waits for the retried import. */
 	assert_int_equal(shutdown(x->pluto_fd, SHUT_RD), 0);
-	ikesync_held_record(x->s, &r, text, strlen(text));
+	peer_sends(x, text);
 	ikesync_get_stats(x->s, &st);
 	assert_true(st.forwarded == 2 && st.forward_failures == 1);
-	ikesync_held_record(x->s, &r, text, strlen(text));
+	peer_sends(x, text);
 	ikesync_held_delete(x->s, SPI_A_I, SPI_A_R);
 	ikesync_get_stats(x->s, &st);
 	assert_true(st.forwarded == 2 && st.forward_failures == 1);
-	pluto_record_clear(&r);
 	explicit_bzero(got, sizeof(got));
 	explicit_bzero(text, sizeof(text));
 	fixture_free(x);
@@ -362,7 +367,6 @@ static void test_disconnect(void **state)
 {
 	struct fixture *x = fixture_new();
 	struct ikesync_stats st;
-	struct pluto_record r;
 	char text[2048];
 
 	snapshot_a_and_b(x);
@@ -374,9 +378,7 @@ static void test_disconnect(void **state)
 	assert_false(st.pluto_ready);
 
 	ike_sa_text(text, sizeof(text), 9, SPI_A_I, SPI_A_R, "192.0.2.1");
-	assert_int_equal(pluto_record_parse(text, strlen(text), &r), PLUTO_OK);
-	ikesync_held_record(x->s, &r, text, strlen(text));
-	pluto_record_clear(&r);
+	peer_sends(x, text);
 	ikesync_held_delete(x->s, SPI_A_I, SPI_A_R);
 	ikesync_held_replaced(x->s);
 	ikesync_get_stats(x->s, &st);
