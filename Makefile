@@ -53,7 +53,7 @@ LABTOOL_BIN := $(LABTOOL_SRC:tests/lab/tools/%.c=$(BUILD)/labtools/%)
 TRAFFIC     := $(BUILD)/hatraffic
 TRAFFIC_SRC := $(filter-out tests/lab/traffic/traffic_main.c,$(wildcard tests/lab/traffic/*.c))
 
-.PHONY: all deps check unit asan fuzz deb lab-image pluto lab demo bench install clean
+.PHONY: all deps check unit asan fuzz deb ansible-check lab-image pluto lab demo bench install clean
 
 all: $(BUILD)/hasyncd $(BUILD)/hasyncctl $(TRAFFIC) $(LABTOOL_BIN)
 
@@ -173,6 +173,7 @@ check: deps
 	$(MAKE) -j$(JOBS) asan
 	$(MAKE) -j$(JOBS) fuzz
 	$(MAKE) deb
+	$(MAKE) ansible-check
 	$(MAKE) lab
 
 demo: deps
@@ -222,8 +223,17 @@ deb:
 		{ echo "deb: debian/changelog is at $$v, the Makefile at $$m"; exit 1; }
 	cd $(DEB_DIR)/src && dpkg-buildpackage -b -uc -us -j$(JOBS) >../build.log 2>&1 || \
 		{ tail -40 ../build.log; exit 1; }
-	lintian --fail-on error --no-tag-display-limit $(DEB_DIR)/hasync_*.changes
+	lintian --fail-on error --tag-display-limit 0 $(DEB_DIR)/hasync_*.changes
 	@ls -l $(DEB_DIR)/*.deb
+
+# The ansible role (ansible/roles/hasync), without the lab: syntax check of
+# its test playbooks, ansible-lint, and real runs of the role against two
+# local "nodes" writing into temporary roots under build/ansible-check
+# (packages and services off), --check --diff before and after, the second
+# run required to change nothing. See ansible/check.
+ansible-check: $(BUILD)/hasyncd
+	@tools/install-deps ansible
+	HASYNCD=$(BUILD)/hasyncd ansible/check
 
 clean:
 	rm -rf $(BUILD)
