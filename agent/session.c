@@ -1,5 +1,6 @@
 /* session.c: one sync association's protocol engine (see session.h and docs/protocol.md). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -709,8 +710,13 @@ static void session_handle_records(struct session *s, const uint8_t *pt, size_t 
 	while (off < len && s->state == SESSION_ESTABLISHED) {
 		rc = wire_decode(pt + off, len - off, &rec, &used);
 		if (rc < 0) {
+			char why[128];
+
+			/* Where in the frame, and the header bytes: never a key. */
+			snprintf(why, sizeof(why), "%s (record at %zu of a %zu-byte frame, version %u type %u)",
+				 wire_strerror(rc), off, len, pt[off], len - off > 1 ? pt[off + 1] : 0);
 			s->stats.decode_errors[-rc]++;
-			session_fail(s, wire_strerror(rc));
+			session_fail(s, why);
 			return;
 		}
 		off += used;
