@@ -16,7 +16,7 @@ suite=trixie
 # What the guest needs. libreswan depends on the virtual package "host",
 # which debootstrap cannot resolve, so bind9-host names a provider.
 packages=(libreswan bind9-host libnss3-tools keepalived iproute2 lksctp-tools
-	  iputils-ping kmod procps socat tcpdump jq util-linux mount
+	  iputils-ping kmod procps socat tcpdump jq util-linux mount fping
 	  user-mode-linux
 	  libnl-3-200 libnl-xfrm-3-200 libnl-route-3-200 libsctp1 libevent-2.1-7t64
 	  libevent-core-2.1-7t64 libjson-c5 libnss3 libsystemd0)
