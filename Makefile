@@ -53,7 +53,7 @@ LABTOOL_BIN := $(LABTOOL_SRC:tests/lab/tools/%.c=$(BUILD)/labtools/%)
 TRAFFIC     := $(BUILD)/hatraffic
 TRAFFIC_SRC := $(filter-out tests/lab/traffic/traffic_main.c,$(wildcard tests/lab/traffic/*.c))
 
-.PHONY: all deps check unit asan fuzz deb ansible-check lab-image pluto lab demo bench install clean
+.PHONY: all deps check unit asan fuzz deb ansible-check lab-image pluto lab demo bench bench-scale install clean
 
 all: $(BUILD)/hasyncd $(BUILD)/hasyncctl $(TRAFFIC) $(LABTOOL_BIN)
 
@@ -182,6 +182,12 @@ demo: deps
 
 bench: all
 	@set -e; for b in $(wildcard bench/*.sh); do $$b; done
+
+# The scale scenario as a benchmark: N=1,000 real IKE tunnels (SCALE_SIZES)
+# with the agent, then without it; figures in bench/results/scale-*.json.
+# `make check` runs the same scenario at 100 tunnels.
+bench-scale: all lab-image pluto
+	bench/scale.sh
 
 # Installs the daemon, the control tool (also as Libreswan's `ipsec ha`),
 # man pages, keepalived scripts and systemd units. DESTDIR for packaging.
