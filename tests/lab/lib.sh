@@ -475,6 +475,7 @@ lab_keepalived_conf() {
 	timeout 1
 	fall 1
 	rise 1
+	init_fail
 	weight -100
 }"
 		track="track_script {
