@@ -72,6 +72,15 @@ both_tunnels_up() { lab_tunnel_up remote tunA && lab_tunnel_up remote tunB; }
 peer_synced() { [ "$(hactl "$1" --json status | jq .in_sync)" = true ]; }
 both_in_sync() { peer_synced gw1 && peer_synced gw2; }
 
+# The takeovers here are kernel-only (no HA socket): a liveness probe would
+# find the other side without the IKE SA (the remote probing a new master;
+# a node that stepped down probing from a VIP it no longer has) and, after
+# the retransmit timeout, renegotiate or delete, replacing or removing the
+# SAs the checks compare whenever a run outlasts one probe interval plus
+# the retransmit timeout (about 40 s; on a slow machine a run takes 130 s).
+# Liveness probes once a day here: IKE continuity is what ike-continuity,
+# failover and scale check.
+AA_DPDDELAY=${AA_DPDDELAY:-86400s}
 # aa_pluto_conf HOST: tunA (the gateways' left= VIP A) and tunB (VIP B),
 # identical on gw1 and gw2; the remote initiates both, when told: with
 # auto=start, pluto's own load and lab_pluto_start's addconn would each
@@ -87,7 +96,7 @@ config setup
 conn %default
 	keyexchange=ikev2
 	authby=secret
-	dpddelay=$LAB_DPDDELAY
+	dpddelay=$AA_DPDDELAY
 	retransmit-timeout=$LAB_RETRANSMIT_TIMEOUT
 EOF
 	for t in A B; do
@@ -446,7 +455,7 @@ for h in gw1 gw2; do
 done
 
 lab_result active-active "$(printf '%s\n' "${failovers[@]}" | jq -s -c \
-	--arg adv "$LAB_ADVERT_INT" --arg dpd "$LAB_DPDDELAY" --arg rt "$LAB_RETRANSMIT_TIMEOUT" \
+	--arg adv "$LAB_ADVERT_INT" --arg dpd "$AA_DPDDELAY" --arg rt "$LAB_RETRANSMIT_TIMEOUT" \
 	--argjson rate "${LAB_TRAFFIC_RATE:-1000}" \
 	'{failovers: ., settings: {vips: {a: "192.0.2.1 (G_A, tunA)", b: "192.0.2.11 (G_B, tunB)"},
 	  tunnels_per_vip: 1, advert_int_s: ($adv | tonumber), nopreempt: true,
