@@ -105,7 +105,8 @@ scale_topology() {
 
 # Established Child SAs (tunnels) the remote has.
 remote_tunnels() { pluto_whack remote --trafficstatus 2>/dev/null | grep -c '"tun[0-9]*"'; }
-all_up() { [ "$(remote_tunnels)" -ge "$N" ]; }
+tunnels_at_least() { [ "$(remote_tunnels)" -ge "$1" ]; }
+all_up() { tunnels_at_least "$N"; }
 # Established (not dormant) IKE SAs, and dormant IKE SAs, in HOST's pluto.
 ike_live() { pluto_whack "$1" --showstates 2>/dev/null | awk '$3 == "ESTABLISHED_IKE_SA" && !/dormant/ {n++} END {print n + 0}'; }
 ike_dormant() { pluto_whack "$1" --showstates 2>/dev/null | grep -c ': dormant IKE SA'; }
@@ -181,7 +182,7 @@ t_up=$(lab_now)
 for n in $(seq 1 "$N"); do
 	pluto_whack remote --initiate --asynchronous --name "tun$n" >/dev/null 2>&1
 	if [ $((n % SCALE_BATCH)) -eq 0 ]; then
-		lab_wait 120 sh -c "[ \$(ip netns exec remote ipsec whack --ctlsocket $(pluto_ctl remote) --trafficstatus 2>/dev/null | grep -c '\"tun') -ge $n ]"
+		lab_wait 120 tunnels_at_least "$n"
 	fi
 done
 lab_check "all $N tunnels up between the sites and the VIP on gw1" lab_wait 300 all_up
