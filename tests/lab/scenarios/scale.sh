@@ -11,10 +11,10 @@
 # and every IKE SA. Then the standby's agent and pluto restart and must hold
 # everything again (the bulk sync time). No pluto may log EXPECTATION FAILED.
 #
-# SCALE_TUNNELS (default 20, what make check runs), SCALE_BASELINE=1: the same without the agent
+# SCALE_TUNNELS (default 100, what make check runs), SCALE_BASELINE=1: the same without the agent
 # (pluto unpatched-in-effect: no HA socket), one graceful failover.
 
-SCALE_TUNNELS=${SCALE_TUNNELS:-20}
+SCALE_TUNNELS=${SCALE_TUNNELS:-100}
 SCALE_BASELINE=${SCALE_BASELINE:-0}
 # The gateways' updown: %disabled (default), as Libreswan advises for busy
 # servers that need nothing from it (the routes here are the agent's RRI and
