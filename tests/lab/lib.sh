@@ -244,7 +244,10 @@ lab_pluto_start() {
 	in_ns "$host" ipsec pluto --config "$dir/ipsec.conf" --rundir "/run/pluto-$host" \
 		--nssdir "$dir/nss" --secretsfile "$dir/ipsec.secrets" \
 		--ipsecdir "$dir/ipsec.d" --logfile "$dir/pluto.log" 2>>"$dir/pluto.stderr"
-	lab_wait 10 test -S "$(pluto_ctl "$host")" || { lab_fail "pluto on $host did not start"; return 1; }
+	# LAB_PLUTO_START_WAIT: seconds; a pluto with thousands of addresses
+	# and connections takes longer than the default.
+	lab_wait "${LAB_PLUTO_START_WAIT:-10}" test -S "$(pluto_ctl "$host")" ||
+		{ lab_fail "pluto on $host did not start"; return 1; }
 	in_ns "$host" ipsec addconn --ctlsocket "$(pluto_ctl "$host")" \
 		--config "$dir/ipsec.conf" --autoall >>"$dir/addconn.log" 2>&1
 }

@@ -36,6 +36,8 @@ QUIET=${QUIET:-$((2 * dpd_s + rt_s + 2))}
 PERIOD_MS=$((N > 100 ? N : 100))
 
 [ "$SCALE_BASELINE" = 1 ] || LAB_PLUTO_HA=1
+# The remote's pluto listens on N addresses: give it a second per 20.
+LAB_PLUTO_START_WAIT=$((N / 20 > 10 ? N / 20 : 10))
 
 # site_out N / site_net N / site_addr N: tunnel N's remote outer address,
 # protected /24 and the remote's address inside it.
@@ -169,7 +171,7 @@ for h in gw1 gw2 remote; do scale_pluto_conf "$h"; done
 LAB_AGENT=$([ "$SCALE_BASELINE" = 1 ] && echo 0 || echo 1)
 lab_keepalived_conf gw1 150
 lab_keepalived_conf gw2 100
-for h in gw1 gw2 remote; do lab_pluto_start "$h"; done
+for h in gw1 gw2 remote; do lab_pluto_start "$h" || return 1; done
 if [ "$SCALE_BASELINE" != 1 ]; then
 	for h in gw1 gw2; do lab_hasyncd_conf "$h"; lab_hasyncd_start "$h"; done
 fi
