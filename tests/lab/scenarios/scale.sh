@@ -38,6 +38,9 @@ PERIOD_MS=$((N > 100 ? N : 100))
 [ "$SCALE_BASELINE" = 1 ] || LAB_PLUTO_HA=1
 # The remote's pluto listens on N addresses: give it a second per 20.
 LAB_PLUTO_START_WAIT=$((N / 20 > 10 ? N / 20 : 10))
+# ... and opens two sockets per address: more than the default 1,024
+# descriptors from about 500 sites.
+ulimit -n $((4 * N + 1024))
 
 # site_out N / site_net N / site_addr N: tunnel N's remote outer address,
 # protected /24 and the remote's address inside it.
